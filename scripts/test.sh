@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (sets up .venv first if needed). Extra args go to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/setup.sh"
+cd "$root"
+# Offline benchmark data: ../shared/data beside the checkout unless LAREQA_DATA_DIR is set.
+if [ -z "${LAREQA_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
+  export LAREQA_DATA_DIR="$root/../shared/data"
+fi
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+exec "$root/.venv/bin/python" -m pytest "$@"
