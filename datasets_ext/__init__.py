@@ -33,6 +33,24 @@ def get_benchmark(name: str) -> Benchmark:
     return BENCHMARKS[name]
 
 
+def corpus_id(dataset_id: str) -> str:
+    """The canonical name of a dataset id's corpus: ``xquad-r/ar-en`` -> ``xquad-r/en``.
+
+    Ids sharing a corpus (every ``B/{q}-{d}`` for one ``d``; ``B`` and all ``B/{q}-multi``)
+    map to one name, so cached vectors are shared. Other ids are returned unchanged.
+    """
+    name = dataset_id.removeprefix("irds:")
+    bench, _, pair = name.partition("/")
+    if bench in BENCHMARKS and pair.count("-") == 1:
+        q, d = pair.split("-")
+        if q in BENCHMARKS[bench].languages:
+            if d == "multi":
+                return bench
+            if d in BENCHMARKS[bench].languages:
+                return f"{bench}/{d}"
+    return name
+
+
 for _bench in BENCHMARKS.values():
     register_benchmark(_bench)
 
@@ -45,6 +63,7 @@ __all__ = [
     "LareqaDataError",
     "LareqaDoc",
     "UnknownDatasetError",
+    "corpus_id",
     "doc_id",
     "get_benchmark",
     "lang_of",

