@@ -12,7 +12,7 @@ import pyterrier as pt
 import pytest
 from ir_measures import AP, RR, R, nDCG
 
-from pyterrier_hybrid import DenseEncoder, RankDistance, evaluate
+from pyterrier_hybrid import DenseEncoder, RankDistance, VectorCache, evaluate
 from pyterrier_hybrid.cli import main as cli_main
 from pyterrier_hybrid.study import LanguageData, _measure_language, load_languages, score_block
 
@@ -94,8 +94,8 @@ def test_rank_distance_by_hand():
 
 def test_mlqa_query_counts_and_outputs(tiny_model_dir, tmp_path):
     tiny = DenseEncoder(str(tiny_model_dir), cache=False)
-    other = DenseEncoder(str(tiny_model_dir), cache=False, text_mode="text+context")
-    res = evaluate([tiny, other], benchmark="mlqa-r", languages=["ar", "de", "es"], names=["tiny", "tiny-ctx"],
+    other = DenseEncoder(str(tiny_model_dir), cache=False, prompts="none")
+    res = evaluate([tiny, other], benchmark="mlqa-r", languages=["ar", "de", "es"], names=["tiny", "tiny-noprompt"],
                    verbose=False, out=tmp_path / "out")
     pairs = res.pairs()
     n = pairs[pairs.system == "tiny"].set_index(["query_lang", "doc_lang"]).n_queries
@@ -110,9 +110,9 @@ def test_mlqa_query_counts_and_outputs(tiny_model_dir, tmp_path):
     doc = json.loads((out / "results.json").read_text())
     assert {"mono_map", "cross_map", "multi_map", "rank_distance"} <= set(doc["summary"])
     assert {"query_lang", "doc_lang", "setting", "map", "n_queries"} <= set(doc["pairs"][0])
-    assert [s["name"] for s in doc["systems"]] == ["tiny", "tiny-ctx"] and doc["significance"]
+    assert [s["name"] for s in doc["systems"]] == ["tiny", "tiny-noprompt"] and doc["significance"]
     pq = pd.read_parquet(out / "per_query.parquet")
-    assert len(pq) == len(res.per_query) and set(pq.system) == {"tiny", "tiny-ctx"}
+    assert len(pq) == len(res.per_query) and set(pq.system) == {"tiny", "tiny-noprompt"}
     assert pd.read_csv(out / "pairs.csv").shape[0] == 2 * (9 + 3)
     for png in ("heatmap_0.png", "heatmap_1.png", "rank_distance.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -121,9 +121,9 @@ def test_mlqa_query_counts_and_outputs(tiny_model_dir, tmp_path):
     assert not list(out.glob(".*"))  # no temp files left
 
 
-def test_significance_matches_pt_experiment(tiny_model_dir):
-    tiny = DenseEncoder(str(tiny_model_dir), cache=False)
-    ctx = DenseEncoder(str(tiny_model_dir), cache=False, text_mode="text+context")
+def test_significance_matches_pt_experiment(tiny_model_dir, tmp_path):
+    tiny = DenseEncoder(str(tiny_model_dir), cache=VectorCache(tmp_path))
+    ctx = DenseEncoder(str(tiny_model_dir), cache=VectorCache(tmp_path), prompts="none")
     res = evaluate([tiny, ctx], benchmark="xquad-r", languages=["es", "vi"], settings=["cross"],
                    limit_queries=80, names=["a", "b"], verbose=False)
     sig = res.significance(correction=None).set_index(["level", "query_lang", "doc_lang"])
@@ -134,8 +134,10 @@ def test_significance_matches_pt_experiment(tiny_model_dir):
     langs = load_languages("xquad-r", ["es", "vi"], limit_queries=80)
     runs = []
     for e in (tiny, ctx):
-        texts = [e.doc_text({"text": t, "context": c}) for t, c in zip(langs["vi"].docs, langs["vi"].contexts, strict=True)]
-        sc = score_block(e.encode_queries(langs["es"].queries), e.encode_docs(texts))
+        # the study's cached vectors: the same rankings, no re-encoding
+        qv = e.cached_vectors("xquad-r/es?limit=80", "query", list(langs["es"].qids), langs["es"].queries)
+        dv = e.cached_vectors("xquad-r/vi", "doc", list(langs["vi"].docnos), langs["vi"].docs)
+        sc = score_block(qv, dv)
         run = _run_frame(langs["es"].qids, langs["vi"].docnos, sc).rename(columns={"query_id": "qid", "doc_id": "docno"})
         runs.append(pt.Transformer.from_df(run))
     exp = pt.Experiment(runs, topics, qrels[qrels.qid.isin(topics.qid)], eval_metrics=[AP], baseline=0)

@@ -1,0 +1,381 @@
+"""Hybrid batch sampling (arXiv 2408.10536) on top of sentence-transformers' batch samplers.
+
+:func:`build_views` materialises ONE ``datasets.Dataset`` with the text columns ``anchor``,
+``positive``, ``negative_1..k`` and one row per *view* of an example: ``(example, query
+language, passage language)``, monolingual (``q == p``) and cross-lingual (``q != p``). The
+per-row metadata (pid, languages, positive id) stays in numpy arrays outside the dataset, so
+the data collator only tokenizes text.
+
+:class:`HybridBatchSampler` draws every batch of an epoch from ``numpy.random.default_rng([seed,
+epoch])``: with probability ``alpha`` a monolingual batch (one language, uniform among the
+training languages; ``batch_size`` distinct examples having it), else a cross-lingual batch
+(``batch_size`` distinct examples with >= 2 languages, each with its own ordered pair ``q != p``
+drawn uniformly among its languages). No pid and no positive id occurs twice in a batch.
+An epoch is ``ceil(n_examples / batch_size)`` batches, each drawn independently (an example
+may appear in several batches of an epoch, never twice in one).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+from .train_data import ParallelExample
+
+__all__ = [
+    "BatchInfo",
+    "FixedBatchSampler",
+    "HybridBatchSampler",
+    "SamplerFactory",
+    "TrainingViews",
+    "build_views",
+    "validation_batches",
+]
+
+
+class BatchInfo(NamedTuple):
+    """One planned batch: ``kind`` (``mono`` / ``cross``), per row the query and passage
+    languages, and the dataset row indices."""
+
+    kind: str
+    query_langs: tuple[str, ...]
+    passage_langs: tuple[str, ...]
+    indices: tuple[int, ...]
+
+
+@dataclass
+class TrainingViews:
+    """The materialised rows (``dataset``) and their metadata, aligned by row index."""
+
+    dataset: Any  # datasets.Dataset with anchor, positive, negative_1..k
+    pid: np.ndarray
+    example: np.ndarray  # index into ``examples``
+    qlang: np.ndarray
+    plang: np.ndarray
+    positive_id: np.ndarray
+    examples: list[ParallelExample]
+    num_negatives: int
+    row: dict[tuple[int, str, str], int] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.pid)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted({lang for ex in self.examples for lang in ex.langs}))
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.examples)
+
+    def positive_of(self, example: int, lang: str) -> str:
+        return self.examples[example].langs[lang].positive_id
+
+
+def build_views(
+    examples: Sequence[ParallelExample],
+    *,
+    num_negatives: int = 1,
+    seed: int = 0,
+    cross: bool = True,
+) -> TrainingViews:
+    """One row per (example, query language, passage language); ``cross=False`` keeps only the
+    monolingual views. Each (example, passage language) gets ``num_negatives`` negatives: its hard
+    negatives (a seeded choice when it has more), topped up when it has fewer by positives of
+    other examples in the same language (seeded, never the example's own positive)."""
+    from datasets import Dataset
+
+    examples = list(examples)
+    if not examples:
+        raise ValueError("the training source has no examples (after the language filter)")
+    if num_negatives < 0:
+        raise ValueError(f"num_negatives must be >= 0, got {num_negatives}")
+    rng = np.random.default_rng([seed, 7919])
+    pool: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        for lang in ex.langs:
+            pool.setdefault(lang, []).append(i)
+    negatives: dict[tuple[int, str], list[str]] = {}
+    for i, ex in enumerate(examples):
+        for lang in sorted(ex.langs):
+            item = ex.langs[lang]
+            hard = list(item.negatives)
+            if len(hard) > num_negatives:
+                hard = [hard[j] for j in sorted(rng.choice(len(hard), num_negatives, replace=False))]
+            others = None
+            while len(hard) < num_negatives:
+                j = pool[lang][int(rng.integers(len(pool[lang])))]
+                if j != i and examples[j].langs[lang].positive != item.positive:
+                    hard.append(examples[j].langs[lang].positive)
+                    continue
+                if others is None:  # rare: fall back to the explicit list
+                    others = [j for j in pool[lang] if j != i and examples[j].langs[lang].positive != item.positive]
+                    if not others:
+                        raise ValueError(f"cannot find {num_negatives} negatives for example {ex.pid!r} in {lang!r}: "
+                                         f"no hard negatives and no other example in {lang!r}")
+                hard.append(examples[others[int(rng.integers(len(others)))]].langs[lang].positive)
+            negatives[(i, lang)] = hard
+    cols: dict[str, list[str]] = {"anchor": [], "positive": []}
+    for k in range(num_negatives):
+        cols[f"negative_{k + 1}"] = []
+    pid, example, qlang, plang, posid = [], [], [], [], []
+    row: dict[tuple[int, str, str], int] = {}
+    for i, ex in enumerate(examples):
+        langs = sorted(ex.langs)
+        for q in langs:
+            for p in langs:
+                if q != p and not cross:
+                    continue
+                row[(i, q, p)] = len(pid)
+                cols["anchor"].append(ex.langs[q].query)
+                cols["positive"].append(ex.langs[p].positive)
+                for k, neg in enumerate(negatives[(i, p)]):
+                    cols[f"negative_{k + 1}"].append(neg)
+                pid.append(ex.pid)
+                example.append(i)
+                qlang.append(q)
+                plang.append(p)
+                posid.append(ex.langs[p].positive_id)
+    return TrainingViews(
+        dataset=Dataset.from_dict(cols),
+        pid=np.array(pid, dtype=object), example=np.array(example, dtype=np.int64),
+        qlang=np.array(qlang, dtype=object), plang=np.array(plang, dtype=object),
+        positive_id=np.array(posid, dtype=object), examples=examples, num_negatives=num_negatives, row=row,
+    )
+
+
+def _fill(rng: np.random.Generator, candidates: np.ndarray, batch_size: int, accept) -> list[int]:
+    """Draw ``batch_size`` distinct candidates that ``accept`` (which records what it accepts)."""
+    chosen: list[int] = []
+    tried: set[int] = set()
+    m = len(candidates)
+    if m > 4 * batch_size:  # rejection sampling: cheap for large pools
+        for _ in range(20 * batch_size):
+            j = int(rng.integers(m))
+            if j in tried:
+                continue
+            tried.add(j)
+            if accept(int(candidates[j])):
+                chosen.append(int(candidates[j]))
+                if len(chosen) == batch_size:
+                    return chosen
+    for j in rng.permutation(m):
+        if int(j) in tried:
+            continue
+        if accept(int(candidates[j])):
+            chosen.append(int(candidates[j]))
+            if len(chosen) == batch_size:
+                return chosen
+    raise ValueError(f"only {len(chosen)} of the {m} candidate examples can share a batch (distinct pids and "
+                     f"positive ids); batch_size {batch_size} is too large")
+
+
+class HybridBatchSampler(DefaultBatchSampler):
+    """Mono (prob. ``alpha``) or cross-lingual (prob. ``1 - alpha``) batches over :class:`TrainingViews`.
+
+    Build it for the trainer with ``functools.partial(HybridBatchSampler, views=..., alpha=...)``
+    (see :class:`SamplerFactory`). ``languages`` restricts the training languages (default: all of
+    ``views``). The torch ``generator`` is ignored: the plan of an epoch depends only on
+    ``(seed, epoch)`` and is identical on every rank, so accelerate's ``BatchSamplerShard`` gives
+    each rank its own batches (batch ``i`` to rank ``i % world_size``).
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool = False,
+        valid_label_columns: list[str] | None = None,
+        generator: Any = None,
+        seed: int = 0,
+        *,
+        views: TrainingViews,
+        alpha: float = 0.5,
+        languages: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
+                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+            raise ValueError(f"alpha must be in [0, 1] (1 = X-X-mono, 0 = X-Y), got {alpha}")
+        if dataset is not None and len(dataset) != len(views):
+            raise ValueError(f"the dataset has {len(dataset)} rows but the views {len(views)}")
+        self.views, self.alpha = views, float(alpha)
+        if views.n_examples == 0:
+            raise ValueError("the training source has no examples")
+        all_langs = views.languages
+        if languages is not None:
+            bad = [lang for lang in languages if lang not in all_langs]
+            if bad:
+                raise ValueError(f"no training example has language {', '.join(bad)}; present: {', '.join(all_langs)}")
+        self.languages = tuple(languages) if languages is not None else all_langs
+        keep = set(self.languages)
+        self._mono: dict[str, np.ndarray] = {}
+        multi = []
+        for i, ex in enumerate(views.examples):
+            langs = [lang for lang in sorted(ex.langs) if lang in keep]
+            for lang in langs:
+                self._mono.setdefault(lang, []).append(i)
+            if len(langs) >= 2:
+                multi.append(i)
+        self._mono = {k: np.array(v, dtype=np.int64) for k, v in self._mono.items()}
+        self._multi = np.array(multi, dtype=np.int64)
+        self._ex_langs = [tuple(lang for lang in sorted(ex.langs) if lang in keep) for ex in views.examples]
+        self.n_examples = sum(1 for langs in self._ex_langs if langs)
+        if self.alpha > 0:
+            small = {lang: len(self._mono[lang]) for lang in self.languages if len(self._mono[lang]) < batch_size}
+            if small:
+                raise ValueError(
+                    f"batch_size {batch_size} is larger than the examples available for monolingual batches in "
+                    + ", ".join(f"{k} ({v})" for k, v in small.items())
+                    + "; lower the batch size or leave those languages out (languages=)"
+                )
+        if self.alpha < 1:
+            if len(self._multi) == 0:
+                raise ValueError(
+                    "cross-lingual (X-Y) batches need examples in at least 2 languages, but no example of this "
+                    "source has 2 training languages; use sampling='x-x-mono' (alpha=1) or a parallel source"
+                )
+            if len(self._multi) < batch_size:
+                raise ValueError(f"batch_size {batch_size} is larger than the {len(self._multi)} examples with >= 2 "
+                                 f"languages available for cross-lingual batches; lower the batch size")
+        self._plans: dict[int, list[BatchInfo]] = {}
+
+    def __len__(self) -> int:
+        return math.ceil(self.n_examples / self.batch_size)
+
+    def plan(self, epoch: int | None = None) -> list[BatchInfo]:
+        """The batches of ``epoch`` (default: the current one), a function of ``(seed, epoch)``."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        if epoch not in self._plans:
+            if len(self._plans) > 4:
+                self._plans.clear()
+            self._plans[epoch] = self._make_plan(epoch)
+        return self._plans[epoch]
+
+    def _make_plan(self, epoch: int) -> list[BatchInfo]:
+        rng = np.random.default_rng([self.seed, epoch])
+        return [self._batch(rng) for _ in range(len(self))]
+
+    def _batch(self, rng: np.random.Generator) -> BatchInfo:
+        views, bs = self.views, self.batch_size
+        pids: set[str] = set()
+        posids: set[str] = set()
+        rows: list[int] = []
+        if rng.random() < self.alpha:
+            lang = self.languages[int(rng.integers(len(self.languages)))]
+
+            def accept(i: int) -> bool:
+                ex = views.examples[i]
+                pos = ex.langs[lang].positive_id
+                if ex.pid in pids or pos in posids:
+                    return False
+                pids.add(ex.pid)
+                posids.add(pos)
+                rows.append(views.row[(i, lang, lang)])
+                return True
+
+            _fill(rng, self._mono[lang], bs, accept)
+            return BatchInfo("mono", (lang,) * bs, (lang,) * bs, tuple(rows))
+
+        def accept_cross(i: int) -> bool:
+            ex = views.examples[i]
+            langs = self._ex_langs[i]
+            qi, pi = rng.choice(len(langs), 2, replace=False)
+            q, p = langs[int(qi)], langs[int(pi)]
+            pos = ex.langs[p].positive_id
+            if ex.pid in pids or pos in posids:
+                return False
+            pids.add(ex.pid)
+            posids.add(pos)
+            rows.append(views.row[(i, q, p)])
+            return True
+
+        _fill(rng, self._multi, bs, accept_cross)
+        idx = np.array(rows)
+        return BatchInfo("cross", tuple(views.qlang[idx]), tuple(views.plang[idx]), tuple(rows))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.plan(self.epoch):
+            yield list(batch.indices)
+
+
+class FixedBatchSampler(DefaultBatchSampler):
+    """A fixed list of batches (the validation batches), the same at every evaluation."""
+
+    def __init__(self, dataset: Any, batch_size: int, drop_last: bool = False,
+                 valid_label_columns: list[str] | None = None, generator: Any = None, seed: int = 0, *,
+                 batches: Sequence[Sequence[int]]) -> None:
+        size = len(batches[0]) if batches else batch_size
+        super().__init__(dataset, batch_size=size, drop_last=drop_last,
+                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        self.batches = [list(b) for b in batches]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from (list(b) for b in self.batches)
+
+
+def validation_batches(views: TrainingViews, batch_size: int, *, alpha: float, seed: int = 0) -> list[list[int]]:
+    """Fixed validation batches: one view per held-out example (monolingual with probability
+    ``alpha`` or when it has one language, else a random ordered pair), packed in seeded order
+    into batches of ``min(batch_size, n)`` rows with distinct pids and positive ids; a last
+    incomplete batch is dropped (all batches have one size, as distributed evaluation needs)."""
+    rng = np.random.default_rng([seed, 104729])
+    chosen = []
+    for i in rng.permutation(views.n_examples):
+        langs = sorted(views.examples[i].langs)
+        if len(langs) < 2 or rng.random() < alpha:
+            q = p = langs[int(rng.integers(len(langs)))]
+        else:
+            a, b = rng.choice(len(langs), 2, replace=False)
+            q, p = langs[int(a)], langs[int(b)]
+        chosen.append(views.row[(int(i), q, p)])
+    size = min(batch_size, len(chosen))
+    batches: list[list[int]] = []
+    open_batches: list[tuple[list[int], set, set]] = []
+    for r in chosen:
+        pos = views.positive_id[r]
+        for b, ps, qs in open_batches:
+            if pos not in ps and views.pid[r] not in qs:
+                b.append(r)
+                ps.add(pos)
+                qs.add(views.pid[r])
+                break
+        else:
+            open_batches.append(([r], {pos}, {views.pid[r]}))
+        full = [ob for ob in open_batches if len(ob[0]) == size]
+        for ob in full:
+            batches.append(ob[0])
+            open_batches.remove(ob)
+    return batches
+
+
+class SamplerFactory:
+    """The ``batch_sampler=`` callable of the training arguments: the hybrid sampler for the
+    training dataset, the fixed validation batches for the evaluation dataset (the trainer asks
+    the same callable for both)."""
+
+    def __init__(self, train_dataset: Any, train_sampler: functools.partial, eval_dataset: Any = None,
+                 eval_batches: Sequence[Sequence[int]] | None = None) -> None:
+        self.train_dataset, self.train_sampler = train_dataset, train_sampler
+        self.eval_dataset, self.eval_batches = eval_dataset, eval_batches
+        self.last_train_sampler: HybridBatchSampler | None = None
+
+    def __call__(self, dataset: Any, batch_size: int, drop_last: bool = False,
+                 valid_label_columns: list[str] | None = None, generator: Any = None, seed: int = 0):
+        kwargs = dict(batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
+                      generator=generator, seed=seed)
+        if dataset is self.train_dataset:
+            self.last_train_sampler = self.train_sampler(dataset, **kwargs)
+            return self.last_train_sampler
+        if self.eval_dataset is not None and dataset is self.eval_dataset:
+            return FixedBatchSampler(dataset, batches=self.eval_batches or [], **kwargs)
+        return DefaultBatchSampler(range(len(dataset)), **kwargs)
