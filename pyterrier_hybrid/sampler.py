@@ -267,27 +267,9 @@ class HybridBatchSampler(DefaultBatchSampler):
         pids: set[str] = set()
         posids: set[str] = set()
         rows: list[int] = []
-        if rng.random() < self.alpha:
-            lang = self.languages[int(rng.integers(len(self.languages)))]
-
-            def accept(i: int) -> bool:
-                ex = views.examples[i]
-                pos = ex.langs[lang].positive_id
-                if ex.pid in pids or pos in posids:
-                    return False
-                pids.add(ex.pid)
-                posids.add(pos)
-                rows.append(views.row[(i, lang, lang)])
-                return True
-
-            _fill(rng, self._mono[lang], bs, accept)
-            return BatchInfo("mono", (lang,) * bs, (lang,) * bs, tuple(rows))
-
-        def accept_cross(i: int) -> bool:
+        def take(i: int, q: str, p: str) -> bool:
+            """Add view (i, q, p) unless its pid or positive is already in the batch."""
             ex = views.examples[i]
-            langs = self._ex_langs[i]
-            qi, pi = rng.choice(len(langs), 2, replace=False)
-            q, p = langs[int(qi)], langs[int(pi)]
             pos = ex.langs[p].positive_id
             if ex.pid in pids or pos in posids:
                 return False
@@ -295,6 +277,16 @@ class HybridBatchSampler(DefaultBatchSampler):
             posids.add(pos)
             rows.append(views.row[(i, q, p)])
             return True
+
+        if rng.random() < self.alpha:
+            lang = self.languages[int(rng.integers(len(self.languages)))]
+            _fill(rng, self._mono[lang], bs, lambda i: take(i, lang, lang))
+            return BatchInfo("mono", (lang,) * bs, (lang,) * bs, tuple(rows))
+
+        def accept_cross(i: int) -> bool:
+            langs = self._ex_langs[i]
+            qi, pi = rng.choice(len(langs), 2, replace=False)
+            return take(i, langs[int(qi)], langs[int(pi)])
 
         _fill(rng, self._multi, bs, accept_cross)
         idx = np.array(rows)
