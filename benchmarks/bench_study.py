@@ -16,19 +16,16 @@ Prints a table and writes JSON (``benchmarks/results/study_<benchmark>.json`` by
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import itertools
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import REPO, machine, now, timed, versions, write_json
 
-REPO = Path(__file__).resolve().parents[1]
 EXTRAPOLATION = (
     "per_pair_experiment = index_build + encode_docs_once + mean(timed pair seconds) * n_languages**2"
     " + (multi seconds / timed multi queries) * total multi queries"
@@ -36,53 +33,11 @@ EXTRAPOLATION = (
 EVAL_METRICS = ["AP", "R@1", "R@10", "nDCG@10", "RR"]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _versions() -> dict[str, str]:
-    import numpy
-    import pyterrier
-    import sentence_transformers
-    import torch
-
-    import pyterrier_hybrid
-
-    return {"torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
-            "numpy": numpy.__version__, "pyterrier": pyterrier.__version__,
-            "pyterrier-hybrid": pyterrier_hybrid.__version__, "python": platform.python_version()}
-
-
 def _pick_pairs(langs: list[str], n: int) -> list[tuple[str, str]]:
     """``n`` (query, doc) pairs spread evenly over all ordered pairs (mono and cross mixed)."""
     pairs = list(itertools.product(langs, langs))
     n = max(0, min(n, len(pairs)))
     return [pairs[i] for i in np.unique(np.linspace(0, len(pairs) - 1, n).round().astype(int))] if n else []
-
-
-def _timed(fn: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _experiment(pipe: Any, topics: Any, qrels: Any) -> Any:
@@ -107,7 +62,7 @@ def _baseline(encoder: Any, benchmark: str, langs: dict, dvecs: dict[str, np.nda
                                         np.concatenate([dvecs[d] for d in names]))
         return out
 
-    indexes, build_s = _timed(build)
+    indexes, build_s = timed(build)
 
     def run(q: str, d: str, limit: int | None = None) -> tuple[float, int, dict]:
         ds = pt.get_dataset(f"irds:{benchmark}/{q}-{d}")
@@ -117,7 +72,7 @@ def _baseline(encoder: Any, benchmark: str, langs: dict, dvecs: dict[str, np.nda
         qrels = ds.get_qrels()
         qrels = qrels[qrels.qid.isin(keep) & qrels.docno.isin(set(indexes[d].docnos()))]
         pipe = encoder.query_encoder(verbose=False) >> indexes[d].retriever()
-        res, secs = _timed(lambda: _experiment(pipe, topics, qrels))
+        res, secs = timed(lambda: _experiment(pipe, topics, qrels))
         return secs, len(topics), {m: float(res.loc[0, m]) for m in EVAL_METRICS}
 
     pairs = []
@@ -181,19 +136,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmpdir:
         tmp = Path(tmpdir)
-        encoder, load_s = _timed(lambda: DenseEncoder(args.model, batch_size=args.batch_size,
+        encoder, load_s = timed(lambda: DenseEncoder(args.model, batch_size=args.batch_size,
                                                       cache=VectorCache(tmp / "vectors")))
-        _, fingerprint_s = _timed(lambda: encoder.fingerprint)
+        _, fingerprint_s = timed(lambda: encoder.fingerprint)
 
         # a. the floor: every text encoded once, no cache involved
         t0, c0 = time.perf_counter(), time.process_time()
         dvecs: dict[str, np.ndarray] = {}
         encode_queries_s = encode_docs_s = 0.0
         for lang, data in langs.items():
-            _, s = _timed(lambda data=data: encoder.encode_queries(data.queries))
+            _, s = timed(lambda data=data: encoder.encode_queries(data.queries))
             encode_queries_s += s
             texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
-            dvecs[lang], s = _timed(lambda texts=texts: encoder.encode_docs(texts))
+            dvecs[lang], s = timed(lambda texts=texts: encoder.encode_docs(texts))
             encode_docs_s += s
             print(f"  encoded {lang}", flush=True)
         encode_only_s, encode_only_cpu_s = time.perf_counter() - t0, time.process_time() - c0
@@ -202,15 +157,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # b. the study, cold cache then warm cache
         kw = {"benchmark": args.benchmark, "languages": names, "limit_queries": args.limit_queries, "verbose": False}
         c0 = time.process_time()
-        result, study_s = _timed(lambda: evaluate(encoder, **kw))
+        result, study_s = timed(lambda: evaluate(encoder, **kw))
         study_cpu_s = time.process_time() - c0
         print(f"study (cold cache): {study_s:.1f}s", flush=True)
-        _, warm_s = _timed(lambda: evaluate(encoder, **kw))
+        _, warm_s = timed(lambda: evaluate(encoder, **kw))
         print(f"study (warm cache): {warm_s:.1f}s", flush=True)
 
         # c. per-pair pt.Experiment, extrapolated
         base = _baseline(encoder, args.benchmark, langs, dvecs, tmp, args.pairs_for_baseline, args.multi_queries)
-    load_after = os.getloadavg()
 
     per_pair_s = base["index_build_s"] + encode_docs_s + base["experiments_s"]
     summary = {k: (None if v != v else float(v)) for k, v in result.summary().iloc[0].items()}
@@ -234,10 +188,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "per_pair_experiment_over_study": per_pair_s / study_s,
     }
     record = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "cpu_model": _cpu_model(), "platform": platform.platform(),
-                    "loadavg_before": list(load_before), "loadavg_after": list(load_after)},
-        "versions": _versions(),
+        "date": now(),
+        "machine": machine(load_before),
+        "versions": versions(),
         "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "languages": names, "model_name": encoder.model_name, "n_queries": n_queries,
                        "n_docs": n_docs, "eval_metrics": EVAL_METRICS},
@@ -247,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "baseline": {**base, "extrapolation": EXTRAPOLATION},
         "study_summary": summary,
     }
-    _write_json(Path(out), record)
+    write_json(Path(out), record)
 
     rows = [
         ("encode_only (queries + candidates once)", encode_only_s, "the floor"),
@@ -268,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(_table(rows))
     print(f"extrapolation: {EXTRAPOLATION}")
     print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, "
-          f"load {load_before[0]:.2f} -> {load_after[0]:.2f}")
+          f"load {load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
     print(f"summary: {summary}")
     print(f"wrote {out}")
     return record

@@ -49,6 +49,11 @@ _LAZY = {
     "BatchInfo": "sampler",
     "TrainingViews": "sampler",
     "build_views": "sampler",
+    "sweep": "sweep",
+    "SweepRun": "sweep",
+    "BACKENDS": "backends",
+    "BackendError": "backends",
+    "apply_backend": "backends",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

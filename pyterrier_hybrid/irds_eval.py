@@ -23,7 +23,8 @@ def evaluate_dataset(
     *,
     measures: Sequence[str] = DEFAULT_IRDS_MEASURES,
     num_results: int = 1000,
-    batch_size: int = 32,
+    backend: str | None = None,
+    batch_size: int | None = None,
     verbose: bool = True,
     per_query: bool = False,
 ) -> pd.DataFrame:
@@ -32,7 +33,8 @@ def evaluate_dataset(
     Runs the plain PyTerrier pipeline ``query_encoder >> index.retriever()`` in ``pt.Experiment``.
     """
     name = dataset.removeprefix("irds:")
-    enc = model if isinstance(model, DenseEncoder) else DenseEncoder(model, batch_size=batch_size, verbose=verbose)
+    enc = model if isinstance(model, DenseEncoder) else DenseEncoder(
+        model, backend=backend, batch_size=batch_size, verbose=verbose)
     ds = pt.get_dataset(f"irds:{name}")
     index = enc.index(ds)
     pipeline = enc.query_encoder() >> index.retriever(num_results=num_results)

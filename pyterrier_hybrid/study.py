@@ -228,7 +228,8 @@ def evaluate(
     limit_queries: int | None = None,
     measures: Sequence = DEFAULT_MEASURES,
     names: Sequence[str] | None = None,
-    batch_size: int = 32,
+    backend: str | None = None,
+    batch_size: int | None = None,
     text_mode: str = "text",
     verbose: bool = True,
     out: str | os.PathLike | None = None,
@@ -237,8 +238,9 @@ def evaluate(
 
     ``models``: a spec, an encoder, or a list of them (``None`` = offline default). The first is
     the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
-    ``multi``. With ``out``, writes results.json, per_query.parquet, pairs.csv, report.md and
-    figures there.
+    ``multi``. ``backend``: the encoding backend of models given as specs (default: ONNX Runtime
+    fp32, see :mod:`pyterrier_hybrid.backends`). With ``out``, writes results.json,
+    per_query.parquet, pairs.csv, report.md and figures there.
     """
     settings = tuple(settings)
     bad = [s for s in settings if s not in SETTINGS]
@@ -248,7 +250,8 @@ def evaluate(
     if models is None or isinstance(models, (str, os.PathLike, DenseEncoder)) or hasattr(models, "encode_query"):
         models = [models]
     encoders = [
-        m if isinstance(m, DenseEncoder) else DenseEncoder(m, batch_size=batch_size, text_mode=text_mode, verbose=verbose)
+        m if isinstance(m, DenseEncoder)
+        else DenseEncoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode, verbose=verbose)
         for m in models
     ]
     systems = list(names) if names else _system_names(encoders)
@@ -265,7 +268,8 @@ def evaluate(
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
         "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
         "limit_queries": limit_queries, "text_mode": text_mode,
-        "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint} for n, e in zip(systems, encoders, strict=True)],
+        "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend}
+                   for n, e in zip(systems, encoders, strict=True)],
     })
     if out is not None:
         result.save(out)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their shared _common module
 
 
 def _load(name: str) -> ModuleType:
@@ -39,3 +40,46 @@ def test_bench_study_smoke(tiny_model_dir, data_dir, tmp_path):
     assert len(record["baseline"]["timed_pairs"]) == 1 and record["baseline"]["timed_multi"]["n_queries"] == 5
     assert "extrapolation" in record["baseline"]
     assert {"mono_map", "cross_map", "multi_map", "rank_distance"} <= set(record["study_summary"])
+
+
+def test_bench_encoding_smoke(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(tmp_path / "home"))
+    bench = _load("bench_encoding")
+    out = tmp_path / "enc.json"
+    bench.main(["--model", str(tiny_model_dir), "--n-queries", "8", "--n-docs", "6", "--batch-sizes", "4,8",
+                "--throughput-languages", "de,zh", "--map-languages", "de", "--map-limit-queries", "3",
+                "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert {"date", "machine", "versions", "parameters", "raw_sentence_transformers", "runs", "quality"} <= set(record)
+    assert isinstance(record["machine"]["cpu_flags"], list) and record["machine"]["cpu_model"]
+    backends = ["torch", "torch-int8", "onnx", "onnx-int8"]
+    assert [(r["backend"], r["batch_size"]) for r in record["runs"]] == [(b, s) for b in backends for s in (4, 8)]
+    assert all(r["queries_per_s"] > 0 and r["docs_per_s"] > 0 and r["speedup_mixed"] > 0 for r in record["runs"])
+    assert set(record["quality"]) == set(backends)
+    assert record["quality"]["torch"]["max_abs_delta"] == 0
+    assert abs(record["quality"]["onnx"]["max_abs_delta"]) < 1e-3  # fp32 in both: same rankings up to rounding
+
+
+def test_bench_training_smoke(tiny_model_dir, data_dir, tmp_path):
+    bench = _load("bench_training")
+    out = tmp_path / "train.json"
+    bench.main(["--model", str(tiny_model_dir), "--languages", "en,de,es", "--batch-size", "4", "--steps", "3",
+                "--max-examples", "300", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["sampler"]["hybrid_ms_per_batch"] > 0 and record["sampler"]["default_ms_per_batch"] > 0
+    for name in ("trainable", "frozen"):
+        assert len(record["steps"][name]["step_s"]) == 2 and record["steps"][name]["mean_step_s"] > 0
+    assert record["steps"]["frozen"]["frozen_parameters"] > 0 == record["steps"]["trainable"]["frozen_parameters"]
+
+
+def test_bench_index_smoke(tmp_path):
+    bench = _load("bench_index")
+    out = tmp_path / "index.json"
+    bench.main(["--n", "3000", "--dim", "16", "--queries", "20", "--clusters", "10", "--k", "10",
+                "--hnsw", "M=8,ef_construction=40,ef_search=64", "--ivf", "n_list=16,n_probe=16", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert set(record["backends"]) == {"exact", "hnsw", "ivf"}
+    assert record["backends"]["exact"]["recall@10"] == 1.0
+    assert record["backends"]["ivf"]["recall@10"] == 1.0  # probing every list is exhaustive
+    assert 0.5 < record["backends"]["hnsw"]["recall@10"] <= 1.0
+    assert all(b["queries_per_s"] > 0 and b["disk_mb"] > 0 for b in record["backends"].values())

@@ -1,0 +1,97 @@
+"""Shared helpers of the benchmark scripts: machine record, versions, timing, atomic JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> list[str]:
+    """The SIMD flags that decide which kernels run (AVX2, AVX-512, VNNI, AMX, bf16)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f.startswith(("avx", "amx")) or "vnni" in f or "bf16" in f)
+    except OSError:
+        pass
+    return []
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import pyterrier
+    import sentence_transformers
+    import torch
+
+    import pyterrier_hybrid
+
+    out = {"torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
+           "numpy": numpy.__version__, "pyterrier": pyterrier.__version__,
+           "pyterrier-hybrid": pyterrier_hybrid.__version__, "python": platform.python_version()}
+    for name in ("onnxruntime", "faiss"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return out
+
+
+def machine(load_before: tuple[float, float, float]) -> dict[str, Any]:
+    return {"cores": os.cpu_count(), "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
+            "platform": platform.platform(), "loadavg_before": list(load_before),
+            "loadavg_after": list(os.getloadavg())}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file beside it, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A plain-text table (numbers right-aligned)."""
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
+
+    def line(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in cells)])

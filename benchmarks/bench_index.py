@@ -1,0 +1,126 @@
+"""Scale: a DenseIndex of N synthetic 384-d vectors, exact search vs FAISS HNSW and IVF.
+
+Vectors are L2-normalized draws from a Gaussian mixture (``--clusters`` centres), queries are
+perturbed copies of held-out draws, so neighbours are structured as in real embeddings. For each
+backend it measures build time, index size on disk, the process' peak RSS growth, queries per
+second through the PyTerrier retriever (``DenseIndex.retriever(backend=..., num_results=k)``)
+and recall@k against the exact top k.
+
+Run: ``python benchmarks/bench_index.py`` (1M vectors; ``--n`` for fewer). Prints a table and
+writes JSON (``benchmarks/results/index.json`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import RESULTS, machine, now, table, timed, versions, write_json
+
+
+def synthetic(n: int, n_queries: int, dim: int, clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` doc vectors and ``n_queries`` query vectors (float32, unit length), built in chunks."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    docs = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 65536):
+        m = min(65536, n - start)
+        x = centres[rng.integers(clusters, size=m)] + 0.6 * rng.standard_normal((m, dim), dtype=np.float32)
+        docs[start:start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    q = centres[rng.integers(clusters, size=n_queries)] + 0.6 * rng.standard_normal((n_queries, dim), dtype=np.float32)
+    return docs, (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=1_000_000, help="documents")
+    p.add_argument("--dim", type=int, default=384)
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--clusters", type=int, default=1000)
+    p.add_argument("--k", type=int, default=100, help="results per query; recall@k against exact")
+    p.add_argument("--hnsw", default="M=32,ef_construction=200,ef_search=128", help="HNSW parameters")
+    p.add_argument("--ivf", default="n_probe=16", help="IVF parameters (n_list default: ~sqrt(n))")
+    p.add_argument("--backends", default="exact,hnsw,ivf")
+    p.add_argument("--out", type=Path, default=RESULTS / "index.json")
+    args = p.parse_args(argv)
+    load_before = os.getloadavg()
+    import pandas as pd
+
+    from pyterrier_hybrid import DenseIndex
+
+    def params(text: str) -> dict[str, int]:
+        return {k: int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv)}
+
+    docs, queries = synthetic(args.n, args.queries, args.dim, args.clusters)
+    docnos = np.char.add("d", np.arange(args.n).astype(str))
+    topics = pd.DataFrame({"qid": [f"q{i}" for i in range(len(queries))], "query_vec": list(queries)})
+    print(f"{args.n} x {args.dim} vectors ({docs.nbytes / 2**20:.0f} MiB), {len(queries)} queries", flush=True)
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        rss0 = _peak_rss_mb()
+        index, flat_s = timed(lambda: DenseIndex.build(Path(tmp) / "idx", docnos, docs))
+        flat_mb = _dir_mb(Path(tmp) / "idx")
+        exact_top = None
+        for backend in args.backends.split(","):
+            kw = params(args.hnsw) if backend == "hnsw" else params(args.ivf) if backend == "ivf" else {}
+            retr = index.retriever(backend=backend, num_results=args.k, **kw)
+            rss_before = _peak_rss_mb()
+            info, build_s = timed(retr.ann_info) if backend != "exact" else (None, 0.0)
+            retr.transform(topics.iloc[:8])  # warm-up (loads the structure)
+            res, search_s = timed(lambda r=retr: r.transform(topics))
+            top = res.sort_values(["qid", "rank"]).groupby("qid", sort=False)["docno"].apply(list)
+            top = top.reindex(topics.qid)
+            if backend == "exact":
+                exact_top = top
+            recall = (float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(top, exact_top, strict=True)]))
+                      if exact_top is not None else None)
+            ann_mb = _dir_mb(Path(tmp) / "idx" / "ann") if backend != "exact" else 0.0
+            results[backend] = {
+                "params": (info or {}).get("build_params", {}) | {k: v for k, v in kw.items()},
+                "build_s": flat_s + build_s, "ann_build_s": build_s, "disk_mb": flat_mb + ann_mb,
+                "peak_rss_growth_mb": max(_peak_rss_mb() - rss_before, 0.0), "queries_per_s": len(topics) / search_s,
+                f"recall@{args.k}": recall,
+            }
+            if backend != "exact":
+                shutil.rmtree(Path(tmp) / "idx" / "ann", ignore_errors=True)  # measure each structure alone
+            r = results[backend]
+            rows.append([backend, f"{r['build_s']:.1f}", f"{r['disk_mb']:.0f}", f"{r['peak_rss_growth_mb']:.0f}",
+                         f"{r['queries_per_s']:.1f}", "-" if recall is None else f"{recall:.4f}"])
+            print(f"  {backend}: {rows[-1]}", flush=True)
+        rss_total = _peak_rss_mb() - rss0
+    record = {
+        "date": now(),
+        "machine": machine(load_before),
+        "versions": versions(),
+        "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "flat_write_s": flat_s,
+        "backends": results,
+        "peak_rss_growth_total_mb": rss_total,
+    }
+    write_json(Path(args.out), record)
+    print()
+    print(table(["backend", "build s", "disk MiB", "peak RSS +MiB", "queries/s", f"recall@{args.k}"], rows))
+    print("build s includes writing the flat vectors; RSS growth is of the process' peak (first use loads vectors)")
+    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, load "
+          f"{load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
+    print(f"wrote {args.out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
