@@ -6,7 +6,7 @@ kept is the one with the lowest validation loss (never a test-set choice). The s
 resumable: a finished model is reused when its training options match, an interrupted one
 resumes from its last checkpoint, and encoded vectors come from the vector cache.
 
-Outputs in ``out``: ``train-<source>/<run>/`` (training outputs), ``eval-<benchmark>/`` (the
+Outputs in ``out``: ``train-<source>/<run>/`` (training outputs; ``<source>`` made file-name safe), ``eval-<benchmark>/`` (the
 study files: results.json, per_query.parquet, report.md, heatmaps), ``sweep.json`` (options,
 per-run training time and validation loss, summary, significance), ``sweep.md`` (paper-style
 tables) and ``alpha_curve.png``.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._callable import make_module_callable
 from .report import _clean, atomic_write
 from .study import StudyResult, evaluate
 from .train import CONFIG_NAME, LOG_NAME, resolve_alpha, train
@@ -124,7 +126,7 @@ def sweep(
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot; "
                          f"choose different benchmarks (e.g. mlqa-r -> xquad-r)")
     out = Path(out)
-    train_root = out / f"train-{Path(str(train_source)).name.replace(':', '_')}"
+    train_root = out / ("train-" + re.sub(r"[^A-Za-z0-9.-]+", "_", str(train_source).removeprefix("irds:")).strip("_"))
     save_steps = save_steps or max(1, steps // 3)
     records: dict[str, dict[str, Any]] = {}
     for i, run in enumerate(runs, 1):
@@ -246,3 +248,6 @@ def write_sweep_report(result: StudyResult, records: dict[str, dict[str, Any]], 
     atomic_write(out / "sweep.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
     atomic_write(out / "alpha_curve.png", lambda p: _alpha_curve(result, records, p))
     atomic_write(out / "sweep.md", lambda p: p.write_text(_markdown(result, records, sig, options, eval_seconds)))
+
+
+make_module_callable(__name__, sweep)

@@ -16,10 +16,8 @@ import logging
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 from transformers import TrainerCallback
 
+from ._callable import make_module_callable
 from .models import load_model, model_fingerprint, resolve_prompts
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_data import describe_source, load_source, split_validation
@@ -423,13 +422,4 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-class _CallableModule(types.ModuleType):
-    """``pyterrier_hybrid.train`` is both this module and the function: once the submodule is
-    imported, Python binds the package attribute ``train`` to the module, so the module forwards
-    calls to :func:`train` (``from pyterrier_hybrid import train; train(...)`` always works)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> TrainResult:
-        return train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_module_callable(__name__, train)

@@ -75,7 +75,7 @@ def test_bench_training_smoke(tiny_model_dir, data_dir, tmp_path):
 def test_bench_index_smoke(tmp_path):
     bench = _load("bench_index")
     out = tmp_path / "index.json"
-    bench.main(["--n", "3000", "--dim", "16", "--queries", "20", "--clusters", "10", "--k", "10",
+    bench.main(["--n", "3000", "--dim", "16", "--queries", "20", "--k", "10",
                 "--hnsw", "M=8,ef_construction=40,ef_search=64", "--ivf", "n_list=16,n_probe=16", "--out", str(out)])
     record = json.loads(out.read_text())
     assert set(record["backends"]) == {"exact", "hnsw", "ivf"}

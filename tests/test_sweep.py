@@ -1,0 +1,98 @@
+"""The reproduction sweep: run planning, the whole pipeline on a tiny model (plumbing only),
+reuse and resume, and refusals."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+
+import pyterrier_hybrid
+from pyterrier_hybrid.sweep import SweepRun, plan_runs, sweep
+
+sweep_mod = importlib.import_module("pyterrier_hybrid.sweep")
+
+
+def test_sweep_is_callable_from_the_package():
+    # the submodule is imported above, so the package attribute is the module: it must still call
+    with pytest.raises(ValueError, match="at least one alpha"):
+        pyterrier_hybrid.sweep(alphas=[])
+
+
+def test_plan_runs_names_and_order():
+    runs = plan_runs([0.25, 0.5, 0, 1, 0.75, 0.5])
+    assert runs == [SweepRun("x-x-mono", "x-x-mono", 1.0), SweepRun("x-y", "x-y", 0.0),
+                    SweepRun("hybrid-a0.50", "hybrid", 0.5), SweepRun("hybrid-a0.75", "hybrid", 0.75),
+                    SweepRun("hybrid-a0.25", "hybrid", 0.25)]
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        plan_runs([0.5, 1.5])
+    with pytest.raises(ValueError, match="at least one alpha"):
+        plan_runs([])
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tiny_model_dir, data_dir, tmp_path_factory):
+    """One sweep of the tiny model: 3 strategies x 2 steps, evaluated on 5 questions of de, en."""
+    out = tmp_path_factory.mktemp("sweep")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYTERRIER_HYBRID_HOME", str(out / "home"))
+    kw = dict(model=str(tiny_model_dir), alphas=(1.0, 0.0, 0.5), steps=2, batch_size=4, train_languages=["en", "de", "es"],
+              eval_languages=["de", "en"], limit_queries=5, out=out, verbose=False)
+    try:
+        result = sweep(**kw)
+    finally:
+        mp.undo()
+    return out, kw, result
+
+
+def test_sweep_writes_study_and_report(tiny_sweep):
+    out, _, result = tiny_sweep
+    assert result.systems == ["base", "x-x-mono", "x-y", "hybrid-a0.50"]
+    for name in ("x-x-mono", "x-y", "hybrid-a0.50"):
+        cfg = json.loads((out / "train-mlqa-r" / name / "train_config.json").read_text())
+        assert cfg["options"]["steps"] == 2 and cfg["options"]["batch_size"] == 4 and cfg["options"]["seed"] == 0
+        assert cfg["result"]["best_checkpoint"]  # chosen by the validation loss
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["schema"] == "pyterrier-hybrid/sweep/v1"
+    assert [r["system"] for r in doc["summary"]] == result.systems
+    assert {r["alpha"] for r in doc["runs"].values()} == {1.0, 0.0, 0.5}
+    assert all(r["train_seconds"] > 0 and r["best_eval_loss"] > 0 for r in doc["runs"].values())
+    # significance against the untuned model and against the hybrid, per setting
+    pairs = {(r["system"], r["baseline"], r["setting"]) for r in doc["significance"]}
+    assert ("hybrid-a0.50", "base", "multi") in pairs and ("x-y", "hybrid-a0.50", "cross") in pairs
+    md = (out / "sweep.md").read_text()
+    assert "Table 1" in md and "Table 2" in md and "x-x-mono" in md
+    assert (out / "alpha_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "eval-xquad-r" / "results.json").read_text())["config"]["limit_queries"] == 5
+
+
+def test_sweep_reuses_and_resumes(tiny_sweep, monkeypatch):
+    out, kw, _ = tiny_sweep
+    monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(out / "home"))
+    calls = []
+    real_train = sweep_mod.train
+    monkeypatch.setattr(sweep_mod, "train", lambda *a, **k: calls.append(k) or real_train(*a, **k))
+    sweep(**kw)
+    assert calls == []  # every model finished with the same options: reused
+    # an interrupted run (checkpoints, no final model) resumes from its last checkpoint
+    import shutil
+
+    shutil.rmtree(out / "train-mlqa-r" / "x-y" / "model")
+    sweep(**kw)
+    assert [(c["alpha"], c["resume"]) for c in calls] == [(0.0, True)]
+
+
+def test_sweep_refusals(tiny_sweep):
+    out, kw, _ = tiny_sweep
+    with pytest.raises(ValueError, match="other options"):
+        sweep(**{**kw, "steps": 3})
+    with pytest.raises(ValueError, match="not zero-shot"):
+        sweep(**{**kw, "eval_benchmark": "mlqa-r"})
+
+
+def test_cli_sweep_bad_alpha(capsys):
+    from pyterrier_hybrid.cli import main
+
+    assert main(["sweep", "--alphas", "0.5,1.5", "--out", "/nonexistent/never-written"]) == 2
+    assert "alpha must be in [0, 1]" in capsys.readouterr().err
