@@ -76,10 +76,14 @@ def test_bench_index_smoke(tmp_path):
     bench = _load("bench_index")
     out = tmp_path / "index.json"
     bench.main(["--n", "3000", "--dim", "16", "--queries", "20", "--k", "10",
-                "--hnsw", "M=8,ef_construction=40,ef_search=64", "--ivf", "n_list=16,n_probe=16", "--out", str(out)])
+                "--hnsw", "M=8,ef_construction=40", "--ef-search", "16,64", "--ivf", "n_list=16",
+                "--n-probe", "1,16", "--out", str(out)])
     record = json.loads(out.read_text())
-    assert set(record["backends"]) == {"exact", "hnsw", "ivf"}
-    assert record["backends"]["exact"]["recall@10"] == 1.0
-    assert record["backends"]["ivf"]["recall@10"] == 1.0  # probing every list is exhaustive
-    assert 0.5 < record["backends"]["hnsw"]["recall@10"] <= 1.0
+    b = record["backends"]
+    assert list(b) == ["exact", "hnsw ef_search=16", "hnsw ef_search=64", "ivf n_probe=1", "ivf n_probe=16"]
+    assert b["exact"]["recall@10"] == 1.0
+    assert b["ivf n_probe=16"]["recall@10"] == 1.0  # probing every list is exhaustive
+    assert b["ivf n_probe=1"]["recall@10"] < 1.0
+    assert b["hnsw ef_search=16"]["recall@10"] <= b["hnsw ef_search=64"]["recall@10"] <= 1.0
+    assert b["hnsw ef_search=64"]["recall@10"] > 0.5
     assert all(b["queries_per_s"] > 0 and b["disk_mb"] > 0 for b in record["backends"].values())
