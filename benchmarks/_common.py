@@ -95,3 +95,16 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
         return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
 
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in cells)])
+
+
+def finish(record: dict[str, Any], out: Path, text: str) -> dict[str, Any]:
+    """Write the record (atomically), then print the table text, the machine line and where it went."""
+    write_json(Path(out), record)
+    m = record["machine"]
+    flags = f" ({' '.join(m['cpu_flags'])})" if m.get("cpu_flags") else ""
+    print()
+    print(text)
+    print(f"machine: {m['cores']} cores, {m['cpu_model']}{flags}, load {m['loadavg_before'][0]:.2f} -> "
+          f"{m['loadavg_after'][0]:.2f}")
+    print(f"wrote {out}")
+    return record

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, machine, now, table, timed, versions, write_json
+from _common import RESULTS, finish, machine, now, table, timed, versions
 
 
 def _texts(benchmark: str, languages: list[str], n_queries: int, n_docs: int) -> tuple[list[str], list[str]]:
@@ -139,8 +139,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quality": quality,
         "target": {"speedup_min": 2.5, "max_abs_delta_map": 0.005},
     }
-    write_json(Path(args.out), record)
-
     rows = [["raw ST fp32 (bs 32)", "-", f"{base_q:.1f}", f"{base_d:.1f}", "1.00", "1.00", "1.00", "0 (ref.)"]]
     for r in runs:
         q = quality.get(r["backend"], {})
@@ -148,16 +146,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             r["backend"]] else ""
         rows.append([r["backend"], r["batch_size"], f"{r['queries_per_s']:.1f}", f"{r['docs_per_s']:.1f}",
                      f"{r['speedup_queries']:.2f}", f"{r['speedup_docs']:.2f}", f"{r['speedup_mixed']:.2f}", delta])
-    print()
-    print(table(["backend", "batch", "q/s", "d/s", "x q", "x d", "x mixed", "max |dmAP|"], rows))
     drift = raw_after["docs_per_s"] / raw_before["docs_per_s"]
-    print(f"raw ST drift (after / before, candidates): {drift:.2f}")
-    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']} "
-          f"({' '.join(record['machine']['cpu_flags'])}), load {load_before[0]:.2f} -> "
-          f"{record['machine']['loadavg_after'][0]:.2f}")
-    print(f"wrote {args.out}")
-    return record
-
+    text = table(["backend", "batch", "q/s", "d/s", "x q", "x d", "x mixed", "max |dmAP|"], rows)
+    return finish(record, args.out, text + f"\nraw ST drift (after / before, candidates): {drift:.2f}")
 
 if __name__ == "__main__":
     main()

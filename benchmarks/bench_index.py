@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, machine, now, table, timed, versions, write_json
+from _common import RESULTS, finish, machine, now, table, timed, versions
 
 
 def synthetic(n: int, n_queries: int, dim: int, decay: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -124,15 +124,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "backends": results,
         "peak_rss_growth_total_mb": rss_total,
     }
-    write_json(Path(args.out), record)
-    print()
-    print(table(["backend", "build s", "disk MiB", "peak RSS +MiB", "queries/s", f"recall@{args.k}"], rows))
-    print("build s: flat vectors written + the faiss structure (built once per backend, reused across query-time "
-          "settings); RSS growth is of the process' peak")
-    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, load "
-          f"{load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
-    print(f"wrote {args.out}")
-    return record
+    text = table(["backend", "build s", "disk MiB", "peak RSS +MiB", "queries/s", f"recall@{args.k}"], rows)
+    return finish(record, args.out, text + "\nbuild s: flat vectors written + the faiss structure (built once per "
+                  "backend, reused across query-time settings); RSS growth is of the process' peak")
 
 
 if __name__ == "__main__":

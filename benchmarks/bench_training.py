@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, machine, now, table, timed, versions, write_json
+from _common import RESULTS, finish, machine, now, table, timed, versions
 
 
 def _per_batch_ms(sampler: Any) -> tuple[float, int]:
@@ -94,7 +94,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "steps": steps,
         "ratios": {"frozen_over_trainable": steps["frozen"]["mean_step_s"] / steps["trainable"]["mean_step_s"]},
     }
-    write_json(Path(args.out), record)
     rows = [["sampler: HybridBatchSampler", f"{hybrid_ms:.3f} ms/batch",
              f"{hybrid_ms / default_ms:.2f} x default, {100 * hybrid_ms / 1000 / mean_step:.3f} % of a step"],
             ["sampler: ST DefaultBatchSampler", f"{default_ms:.3f} ms/batch", ""]]
@@ -102,12 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows.append([f"step, {name} word embeddings", f"{s['mean_step_s']:.2f} s",
                      f"{len(s['step_s'])} steps timed, batch {args.batch_size}"])
     rows.append(["frozen / trainable", f"{record['ratios']['frozen_over_trainable']:.2f}", ""])
-    print()
-    print(table(["what", "time", "note"], rows))
-    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, load "
-          f"{load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
-    print(f"wrote {args.out}")
-    return record
+    return finish(record, args.out, table(["what", "time", "note"], rows))
 
 
 if __name__ == "__main__":
