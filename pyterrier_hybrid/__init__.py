@@ -50,6 +50,7 @@ _LAZY = {
     "TrainingViews": "sampler",
     "build_views": "sampler",
     "sweep": "sweep",
+    "mono_cost": "sweep",
     "SweepRun": "sweep",
     "BACKENDS": "backends",
     "BackendError": "backends",

@@ -8,8 +8,9 @@ resumes from its last checkpoint, and encoded vectors come from the vector cache
 
 Outputs in ``out``: ``train-<source>/<run>/`` (training outputs; ``<source>`` made file-name safe), ``eval-<benchmark>/`` (the
 study files: results.json, per_query.parquet, report.md, heatmaps), ``sweep.json`` (options,
-per-run training time and validation loss, summary, significance), ``sweep.md`` (paper-style
-tables) and ``alpha_curve.png``.
+per-run training time and validation loss, summary, significance, monolingual cost), ``sweep.md``
+(paper-style tables), ``mono_cost.csv``, ``alpha_curve.png`` and ``tradeoff.png`` (monolingual mAP
+change per language with significance, next to the cross-lingual and multilingual gains).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .study import StudyResult, evaluate
 from .train import CONFIG_NAME, LOG_NAME, resolve_alpha, train
 from .train_data import check_leakage
 
-__all__ = ["SweepRun", "plan_runs", "sweep"]
+__all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,69 @@ def _significance(result: StudyResult, records: dict[str, dict[str, Any]]) -> pd
     return sig[sig.level == "setting"].reset_index(drop=True)
 
 
+def mono_cost(result: StudyResult, *, baseline: int = 0) -> pd.DataFrame:
+    """What cross-lingual optimisation costs monolingually: per system and query language, the
+    monolingual mAP of the baseline and the system, its change with the paired t-test (Holm-corrected
+    over languages and systems), next to the system's cross-lingual and multilingual mAP gains for
+    the same query language."""
+    sig = result.significance(baseline=baseline)
+    mono = sig[(sig.level == "pair") & (sig.setting == "mono")]
+    by_lang = result.by_language()
+    base = result.systems[baseline]
+    rows = []
+    for _, r in mono.iterrows():
+        row = {"system": r["system"], "query_lang": r["query_lang"], "n_queries": r["n_queries"],
+               "mono_base": r["baseline_mean"], "mono": r["system_mean"], "mono_change": r["system_mean"] - r["baseline_mean"],
+               "p_corrected": r["p_corrected"], "significant": bool(r["reject"])}
+        for setting in ("cross", "multi"):
+            if setting in by_lang.columns:
+                row[f"{setting}_gain"] = (by_lang.loc[(r["system"], r["query_lang"]), setting]
+                                          - by_lang.loc[(base, r["query_lang"]), setting])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _tradeoff_plot(cost: pd.DataFrame, benchmark: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    systems = list(dict.fromkeys(cost.system))
+    langs = list(dict.fromkeys(cost.query_lang))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.8 / max(len(systems), 1)
+    x = np.arange(len(langs))
+    for k, name in enumerate(systems):
+        sub = cost[cost.system == name].set_index("query_lang").reindex(langs)
+        bars = ax.bar(x + k * width, sub["mono_change"].to_numpy(dtype=float), width, label=name)
+        for b, sig in zip(bars, sub["significant"].fillna(False), strict=True):
+            if sig:
+                ax.text(b.get_x() + b.get_width() / 2, b.get_height(), "*", ha="center",
+                        va="bottom" if b.get_height() >= 0 else "top", fontsize=8)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x + width * (len(systems) - 1) / 2, langs)
+    ax.set_ylabel("monolingual mAP change vs untuned")
+    ax.set_title(f"{benchmark}: monolingual cost per language (* significant, Holm)", fontsize=9)
+    ax.legend(fontsize=7)
+    mean = cost.groupby("system", sort=False)[[c for c in ("mono_change", "cross_gain", "multi_gain") if c in cost]].mean()
+    for col, marker in (("cross_gain", "s"), ("multi_gain", "^")):
+        if col in mean:
+            ax2.scatter(mean["mono_change"], mean[col], marker=marker, label=col.replace("_gain", "-lingual gain"))
+            for name, r in mean.iterrows():
+                ax2.annotate(name, (r["mono_change"], r[col]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax2.axvline(0, color="k", lw=0.6)
+    ax2.axhline(0, color="k", lw=0.6)
+    ax2.set_xlabel("monolingual mAP change (mean over languages)")
+    ax2.set_ylabel("mAP gain vs untuned")
+    ax2.set_title("trade-off", fontsize=9)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
 def _alpha_curve(result: StudyResult, records: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -210,7 +274,7 @@ def _alpha_curve(result: StudyResult, records: dict[str, dict[str, Any]], path: 
 
 
 def _markdown(result: StudyResult, records: dict[str, dict[str, Any]], sig: pd.DataFrame, options: dict,
-              eval_seconds: float) -> str:
+              eval_seconds: float, cost: pd.DataFrame) -> str:
     from .report import summary_table
 
     lines = [f"# Sweep: {options['train_source']} -> {result.benchmark} (zero-shot)", "",
@@ -226,6 +290,9 @@ def _markdown(result: StudyResult, records: dict[str, dict[str, Any]], sig: pd.D
               "## Significance (paired t-test over all queries of a setting, Holm-corrected)", "",
               sig[["system", "baseline", "setting", "baseline_mean", "system_mean", "+", "-", "p_corrected",
                    "reject"]].to_markdown(index=False, floatfmt=".4g"), "",
+              "## Monolingual cost (per query language, vs the untuned model; * = significant after Holm)", "",
+              _cost_table(cost), "",
+              "![monolingual cost](tradeoff.png)", "",
               "## Training", "",
               pd.DataFrame([{"run": n, "alpha": r["alpha"], "steps": r["steps"], "train s": r["train_seconds"],
                              "best val loss": r["best_eval_loss"], "best checkpoint": Path(str(r["best_checkpoint"])).name}
@@ -235,19 +302,38 @@ def _markdown(result: StudyResult, records: dict[str, dict[str, Any]], sig: pd.D
     return "\n".join(lines)
 
 
+def _cost_table(cost: pd.DataFrame) -> str:
+    if cost.empty:
+        return "(no trained system)"
+    t = cost.assign(change=[f"{c:+.4f}{'*' if s else ''}" for c, s in zip(cost.mono_change, cost.significant, strict=True)])
+    wide = t.pivot(index="query_lang", columns="system", values="change")
+    wide = wide.reindex(index=list(dict.fromkeys(cost.query_lang)), columns=list(dict.fromkeys(cost.system)))
+    means = cost.groupby("system", sort=False)[[c for c in ("mono_change", "cross_gain", "multi_gain") if c in cost]].mean()
+    wide.loc["mean mono change"] = [f"{v:+.4f}" for v in means["mono_change"].reindex(wide.columns)]
+    for col in ("cross_gain", "multi_gain"):
+        if col in means:
+            wide.loc[f"mean {col.replace('_', ' ')}"] = [f"{v:+.4f}" for v in means[col].reindex(wide.columns)]
+    return wide.to_markdown()
+
+
 def write_sweep_report(result: StudyResult, records: dict[str, dict[str, Any]], out: Path, *, options: dict,
                        eval_seconds: float) -> None:
-    """``sweep.json``, ``sweep.md`` and ``alpha_curve.png`` in ``out`` (atomically)."""
+    """``sweep.json``, ``sweep.md``, ``mono_cost.csv``, ``alpha_curve.png`` and ``tradeoff.png`` in
+    ``out`` (atomically)."""
     sig = _significance(result, records)
+    cost = mono_cost(result) if "mono" in result.settings else pd.DataFrame()
     summary = result.summary()
     doc = {"schema": "pyterrier-hybrid/sweep/v1", "options": options, "runs": records,
            "summary": summary.reset_index().to_dict("records"),
            "rank_distance_by_lang": result.rank_distance().to_dict(),
            "by_language": result.by_language().reset_index().to_dict("records"),
-           "significance": sig.to_dict("records"), "eval_seconds": eval_seconds}
+           "significance": sig.to_dict("records"), "mono_cost": cost.to_dict("records"), "eval_seconds": eval_seconds}
     atomic_write(out / "sweep.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
     atomic_write(out / "alpha_curve.png", lambda p: _alpha_curve(result, records, p))
-    atomic_write(out / "sweep.md", lambda p: p.write_text(_markdown(result, records, sig, options, eval_seconds)))
+    if not cost.empty:
+        atomic_write(out / "mono_cost.csv", lambda p: cost.to_csv(p, index=False))
+        atomic_write(out / "tradeoff.png", lambda p: _tradeoff_plot(cost, result.benchmark, p))
+    atomic_write(out / "sweep.md", lambda p: p.write_text(_markdown(result, records, sig, options, eval_seconds, cost)))
 
 
 make_module_callable(__name__, sweep)

@@ -65,6 +65,26 @@ def test_sweep_writes_study_and_report(tiny_sweep):
     assert "Table 1" in md and "Table 2" in md and "x-x-mono" in md
     assert (out / "alpha_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "eval-xquad-r" / "results.json").read_text())["config"]["limit_queries"] == 5
+    assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG" and "Monolingual cost" in md
+
+
+def test_mono_cost_agrees_with_the_pair_table(tiny_sweep):
+    import pandas as pd
+
+    from pyterrier_hybrid import mono_cost
+
+    out, _, result = tiny_sweep
+    cost = mono_cost(result)
+    assert sorted(zip(cost.system, cost.query_lang, strict=True)) == sorted((s, q) for s in result.systems[1:] for q in ("de", "en"))
+    pairs = result.pairs()
+    mono = pairs[pairs.setting == "mono"].set_index(["system", "query_lang"])["AP"]
+    by_lang = result.by_language()
+    for _, r in cost.iterrows():
+        assert r["mono_change"] == pytest.approx(mono[(r["system"], r["query_lang"])] - mono[("base", r["query_lang"])])
+        assert r["multi_gain"] == pytest.approx(by_lang.loc[(r["system"], r["query_lang"]), "multi"]
+                                                - by_lang.loc[("base", r["query_lang"]), "multi"])
+        assert 0 <= r["p_corrected"] <= 1 or pd.isna(r["p_corrected"])
+    assert pd.read_csv(out / "mono_cost.csv").shape[0] == len(cost)
 
 
 def test_sweep_reuses_and_resumes(tiny_sweep, monkeypatch):
