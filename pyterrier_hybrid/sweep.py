@@ -207,6 +207,7 @@ def _tradeoff_plot(cost: pd.DataFrame, benchmark: str, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 
     systems = list(dict.fromkeys(cost.system))
@@ -234,6 +235,8 @@ def _tradeoff_plot(cost: pd.DataFrame, benchmark: str, path: Path) -> None:
                 ax2.annotate(name, (r["mono_change"], r[col]), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax2.axvline(0, color="k", lw=0.6)
     ax2.axhline(0, color="k", lw=0.6)
+    ax2.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:+.3f}"))
+    ax2.tick_params(axis="x", labelrotation=30)
     ax2.set_xlabel("monolingual mAP change (mean over languages)")
     ax2.set_ylabel("mAP gain vs untuned")
     ax2.set_title("trade-off", fontsize=9)
