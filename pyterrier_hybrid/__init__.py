@@ -51,6 +51,8 @@ _LAZY = {
     "build_views": "sampler",
     "sweep": "sweep",
     "mono_cost": "sweep",
+    "scaling": "scaling",
+    "language_subsets": "scaling",
     "SweepRun": "sweep",
     "BACKENDS": "backends",
     "BackendError": "backends",

