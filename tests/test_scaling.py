@@ -1,0 +1,47 @@
+"""Language scaling: the subset rule, seen / unseen grouping, and the pipeline on a tiny model
+(plumbing only)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from pyterrier_hybrid.scaling import language_subsets, scaling, seen_groups
+
+MLQA = ["ar", "de", "en", "es", "hi", "vi", "zh"]
+
+
+def test_subsets_are_nested_seeded_and_complete():
+    subs = language_subsets(MLQA, [1, 2, 4, 7], draws=2, seed=0)
+    assert [(k, d) for k, d, _ in subs] == [(1, 0), (1, 1), (2, 0), (2, 1), (4, 0), (4, 1), (7, 0)]
+    by = {(k, d): set(s) for k, d, s in subs}
+    for d in (0, 1):
+        assert by[(1, d)] < by[(2, d)] < by[(4, d)] < by[(7, 0)] == set(MLQA)  # nested within a draw
+    assert by[(1, 0)] != by[(1, 1)] or by[(2, 0)] != by[(2, 1)]  # draws differ
+    assert subs == language_subsets(list(reversed(MLQA)), [7, 4, 2, 1], draws=2, seed=0)  # order-free, seeded
+    assert subs != language_subsets(MLQA, [1, 2, 4, 7], draws=2, seed=1)
+    with pytest.raises(ValueError, match="k must be between 1 and the 7 training languages"):
+        language_subsets(MLQA, [0, 8])
+
+
+def test_seen_groups():
+    pq = pd.DataFrame({"query_lang": ["en", "en", "el", "el", "en", "el"],
+                       "doc_lang": ["en", "de", "de", "ru", "multi", "multi"]})
+    assert list(seen_groups(pq, {"en", "de"})) == ["seen", "seen", "mixed", "unseen", "seen", "unseen"]
+
+
+def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(tmp_path / "home"))
+    table = scaling(model=str(tiny_model_dir), ks=(1, 2), languages=["en", "de", "es"], steps=2, batch_size=4,
+                    eval_languages=["de", "en", "el"], limit_queries=4, out=tmp_path, verbose=False)
+    runs = json.loads((tmp_path / "scaling.json").read_text())["runs"]
+    assert [(r["k"], r["sampling"], len(r["languages"])) for r in runs.values()] == [(1, "x-x-mono", 1), (2, "hybrid", 2)]
+    assert set(table.system) == {"base", "k1-d0", "k2-d0"}
+    # el is never a training language: its monolingual results are unseen for every model
+    k2 = table[(table.system == "k2-d0") & (table.setting == "mono")]
+    assert set(k2.group) == {"seen", "unseen"} and k2.n_queries.sum() == 3 * 4
+    assert {"map", "R@1", "R@10", "mrr"} <= set(table.columns) and "rank_distance" in table.columns
+    for name in ("scaling.csv", "scaling.md", "scaling.png"):
+        assert (tmp_path / name).stat().st_size > 0
