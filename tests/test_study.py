@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import ir_datasets
 import ir_measures
@@ -119,6 +120,9 @@ def test_mlqa_query_counts_and_outputs(tiny_model_dir, tmp_path):
     md = (out / "report.md").read_text()
     assert "Mo." in md and "Mul." in md and "![rank_distance.png](rank_distance.png)" in md
     assert not list(out.glob(".*"))  # no temp files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {f.stat().st_mode & 0o777 for f in out.iterdir()} == {0o666 & ~umask}  # not mkstemp's 0600
 
 
 def test_significance_matches_pt_experiment(tiny_model_dir, tmp_path):
