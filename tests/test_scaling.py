@@ -45,3 +45,10 @@ def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     assert {"map", "R@1", "R@10", "mrr"} <= set(table.columns) and "rank_distance" in table.columns
     for name in ("scaling.csv", "scaling.md", "scaling.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_cli_scaling_bad_k(capsys):
+    from pyterrier_hybrid.cli import main
+
+    assert main(["scaling", "--ks", "0,9", "--out", "/nonexistent/never-written"]) == 2
+    assert "k must be between 1 and the 7 training languages" in capsys.readouterr().err
