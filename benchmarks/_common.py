@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -73,17 +72,10 @@ def timed(fn: Any) -> tuple[Any, float]:
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
-    """Write JSON atomically (temp file beside it, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically, through the project's own ``atomic_write`` (same file mode as open())."""
+    from pyterrier_hybrid.report import atomic_write
+
+    atomic_write(Path(path), lambda p: p.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8"))
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
