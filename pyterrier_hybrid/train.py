@@ -29,7 +29,7 @@ from transformers import TrainerCallback
 
 from ._callable import make_module_callable
 from .models import load_model, model_fingerprint, resolve_prompts
-from .report import public_mode
+from .report import atomic_write
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_data import describe_source, load_source, split_validation
 
@@ -162,11 +162,7 @@ def _truncate_log(log_path: Path, step: int) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    public_mode(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def _versions() -> dict[str, str]:
