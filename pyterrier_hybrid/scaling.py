@@ -7,7 +7,9 @@ seen in training from unseen ones.
 Subset rule (seeded, nested): draw ``d`` permutes the source's languages with
 ``numpy.random.default_rng([seed, d])``; its k-language subset is the first k of that permutation,
 so a draw's subsets grow (k=1 within k=2 within k=4 ...). With k = 1 only monolingual batches
-exist, so that model is trained X-X-mono whatever ``alpha`` is (recorded in its run).
+exist, so that model is trained X-X-mono whatever ``alpha`` is (recorded in its run). The model on all
+of a LAReQA source's languages is trained with the options of the sweep's hybrid model of the same
+alpha, so a copy of that run directory is reused instead of trained again.
 
 A (query language, corpus language) result is *seen* when every language it involves was trained
 on (both for cross-lingual pairs), *unseen* when none was, *mixed* otherwise; multilingual
@@ -145,6 +147,7 @@ def scaling(
     and return the seen / unseen table (also written to ``out``)."""
     if check_leakage(train_source, eval_benchmark):
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot")
+    all_of_source = languages is None
     if languages is None:
         languages = sorted({lang for ex in load_source(train_source) for lang in ex.langs}) if not str(
             train_source).startswith("irds:") else None
@@ -160,7 +163,8 @@ def scaling(
         record = train_or_reuse(
             model, train_source, root / name, label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})",
             sampling=sampling, alpha=a, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps,
-            languages=list(subset), verbose=verbose, **train_options)
+            languages=None if all_of_source and len(subset) == len(languages) else list(subset), verbose=verbose,
+            **train_options)
         runs[name] = {"k": k, "draw": d, "languages": list(subset), "sampling": sampling, "alpha": a, **record}
     names = ["base", *runs]
     result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=names,

@@ -52,3 +52,25 @@ def test_cli_scaling_bad_k(capsys):
 
     assert main(["scaling", "--ks", "0,9", "--out", "/nonexistent/never-written"]) == 2
     assert "k must be between 1 and the 7 training languages" in capsys.readouterr().err
+
+
+def test_all_languages_model_matches_the_sweeps(monkeypatch, tmp_path):
+    """k = all of a LAReQA source's languages trains with languages=None, the sweep's options, so a
+    sweep's hybrid run directory is reusable; smaller k pass their subset; given languages stay listed."""
+    import pyterrier_hybrid.scaling as sc
+
+    calls = []
+
+    def fake_train(model, source, run_dir, **kw):
+        calls.append((run_dir.name, kw["sampling"], kw["languages"]))
+        raise StopIteration  # no training, no evaluation: only the options matter here
+
+    monkeypatch.setattr(sc, "train_or_reuse", fake_train)
+    for ks in ([7], [2]):
+        with pytest.raises(StopIteration):
+            scaling(ks=ks, out=tmp_path, verbose=False)
+    with pytest.raises(StopIteration):
+        scaling(ks=[3], languages=["de", "en", "es"], out=tmp_path, verbose=False)
+    assert calls[0] == ("k7-d0", "hybrid", None)
+    assert calls[1][0] == "k2-d0" and len(calls[1][2]) == 2 and set(calls[1][2]) <= set(MLQA)
+    assert calls[2][:2] == ("k3-d0", "hybrid") and sorted(calls[2][2]) == ["de", "en", "es"]
