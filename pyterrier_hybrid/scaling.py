@@ -14,8 +14,10 @@ alpha, so a copy of that run directory is reused instead of trained again.
 A (query language, corpus language) result is *seen* when every language it involves was trained
 on (both for cross-lingual pairs), *unseen* when none was, *mixed* otherwise; multilingual
 results are classified by the query language. Outputs in ``out``: ``train-<source>/k<k>-d<d>/``,
-``eval-<benchmark>/`` (the study files), ``scaling.csv`` (one row per model, setting and group:
-mAP, R@1, R@10, MRR, rank distance, queries), ``scaling.json``, ``scaling.md``, ``scaling.png``.
+``eval-<benchmark>/`` (the study files), ``scaling.csv`` (one row per model, setting and group
+(seen / unseen / mixed, and ``all``): mAP, R@1, R@10, MRR, rank distance, queries),
+``scaling_by_language.csv`` (per model, setting and query language), ``scaling.json``,
+``scaling.md``, ``scaling.png``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def _table(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.DataFrame
         sub = pq[pq.system == name]
         langs = set(runs[name]["languages"]) if name in runs else set()
         groups = seen_groups(sub, langs)
-        for (setting, grp), g in sub.groupby([sub.setting, groups], sort=False):
+        parts = [*sub.groupby([sub.setting, groups], sort=False),
+                 *(((setting, "all"), g) for setting, g in sub.groupby("setting", sort=False))]
+        for (setting, grp), g in parts:
             row = {"system": name, "k": runs[name]["k"] if name in runs else 0,
                    "draw": runs[name]["draw"] if name in runs else None, "setting": setting, "group": grp,
                    "n_queries": len(g)}
@@ -90,6 +94,20 @@ def _table(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.DataFrame
             row.update({MEASURES[m]: float(v) for m, v in means.items()})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _by_language(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Per model, setting and query language: mAP (macro over corpus languages), rank distance and
+    whether the query language was a training language; a fixed language's curve over k."""
+    pq = result.per_query
+    cols = [m for m in MEASURES if m in pq]
+    table = (pq.groupby(["system", "setting", "query_lang", "doc_lang"], sort=False)[cols].mean()
+             .groupby(["system", "setting", "query_lang"], sort=False).mean().reset_index()
+             .rename(columns=MEASURES))
+    table.insert(1, "k", [runs[n]["k"] if n in runs else 0 for n in table.system])
+    table["trained_on_query_lang"] = [n in runs and q in runs[n]["languages"]
+                                      for n, q in zip(table.system, table.query_lang, strict=True)]
+    return table
 
 
 def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
@@ -102,13 +120,13 @@ def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
     fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.4), squeeze=False)
     base = table[table.k == 0]
     for ax, setting in zip(axes[0], settings, strict=True):
-        for grp, style in (("seen", "o-"), ("unseen", "s--"), ("mixed", "^:")):
+        for grp, style in (("all", "kD-"), ("seen", "o-"), ("unseen", "s--"), ("mixed", "^:")):
             t = table[(table.k > 0) & (table.setting == setting) & (table.group == grp)]
             if t.empty:
                 continue
             agg = t.groupby("k")["map"].agg(["mean", "std", "count"]).reset_index()
             ax.errorbar(agg["k"], agg["mean"], yerr=agg["std"].fillna(0), fmt=style, capsize=3, label=grp)
-        untuned = base[base.setting == setting]["map"]
+        untuned = base[(base.setting == setting) & (base.group == "all")]["map"]
         if len(untuned):
             ax.axhline(untuned.mean(), color="grey", ls=":", lw=1, label="untuned (all languages)")
         ax.set_xscale("log", base=2)
@@ -178,6 +196,8 @@ def scaling(
            "table": table.to_dict("records")}
     atomic_write(out / "scaling.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
     atomic_write(out / "scaling.csv", lambda p: table.to_csv(p, index=False))
+    by_lang = _by_language(result, runs)
+    atomic_write(out / "scaling_by_language.csv", lambda p: by_lang.to_csv(p, index=False))
     atomic_write(out / "scaling.png", lambda p: _plot(table, result.benchmark, p))
     md = ["# Language scaling: " + f"{train_source} -> {eval_benchmark}", "",
           f"Hybrid alpha {alpha} (k = 1: X-X-mono), {steps} steps x batch {batch_size}, lr {lr}, seed {seed}.", "",

@@ -41,7 +41,16 @@ def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     assert set(table.system) == {"base", "k1-d0", "k2-d0"}
     # el is never a training language: its monolingual results are unseen for every model
     k2 = table[(table.system == "k2-d0") & (table.setting == "mono")]
-    assert set(k2.group) == {"seen", "unseen"} and k2.n_queries.sum() == 3 * 4
+    assert set(k2.group) == {"seen", "unseen", "all"} and k2[k2.group != "all"].n_queries.sum() == 3 * 4
+    whole = k2.set_index("group")
+    assert whole.loc["all", "n_queries"] == 3 * 4 and min(whole.loc[["seen", "unseen"], "map"]) <= whole.loc[
+        "all", "map"] <= max(whole.loc[["seen", "unseen"], "map"])  # the macro over all pairs lies between
+    by_lang = pd.read_csv(tmp_path / "scaling_by_language.csv")
+    mono = by_lang[(by_lang.setting == "mono") & (by_lang.system == "k2-d0")].set_index("query_lang")
+    assert sorted(mono.index) == ["de", "el", "en"] and not mono.loc["el", "trained_on_query_lang"]
+    pq = pd.read_parquet(tmp_path / "eval-xquad-r" / "per_query.parquet")
+    en = pq[(pq.system == "k2-d0") & (pq.setting == "mono") & (pq.query_lang == "en")]
+    assert mono.loc["en", "map"] == pytest.approx(en.AP.mean())
     assert {"map", "R@1", "R@10", "mrr"} <= set(table.columns) and "rank_distance" in table.columns
     for name in ("scaling.csv", "scaling.md", "scaling.png"):
         assert (tmp_path / name).stat().st_size > 0
