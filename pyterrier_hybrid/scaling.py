@@ -15,7 +15,8 @@ A (query language, corpus language) result is *seen* when every language it invo
 on (both for cross-lingual pairs), *unseen* when none was, *mixed* otherwise; multilingual
 results are classified by the query language. Outputs in ``out``: ``train-<source>/k<k>-d<d>/``,
 ``eval-<benchmark>/`` (the study files), ``scaling.csv`` (one row per model, setting and group
-(seen / unseen / mixed, and ``all``): mAP, R@1, R@10, MRR, rank distance, queries),
+(seen / unseen / mixed; ``all`` pairs; ``held-out``: pairs of benchmark languages the training
+source does not have, the same for every k): mAP, R@1, R@10, MRR, rank distance, queries),
 ``scaling_by_language.csv`` (per model, setting and query language), ``scaling.json``,
 ``scaling.md``, ``scaling.png``.
 """
@@ -76,15 +77,17 @@ def seen_groups(per_query: pd.DataFrame, train_langs: set[str]) -> pd.Series:
                      index=per_query.index)
 
 
-def _table(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def _table(result: StudyResult, runs: dict[str, dict[str, Any]], source_languages: Sequence[str]) -> pd.DataFrame:
     rows = []
     pq = result.per_query
     for name in result.systems:
         sub = pq[pq.system == name]
         langs = set(runs[name]["languages"]) if name in runs else set()
         groups = seen_groups(sub, langs)
+        held_out = seen_groups(sub, set(source_languages)) == "unseen"  # no model could train on these
         parts = [*sub.groupby([sub.setting, groups], sort=False),
-                 *(((setting, "all"), g) for setting, g in sub.groupby("setting", sort=False))]
+                 *(((setting, "all"), g) for setting, g in sub.groupby("setting", sort=False)),
+                 *(((setting, "held-out"), g) for setting, g in sub[held_out].groupby("setting", sort=False))]
         for (setting, grp), g in parts:
             row = {"system": name, "k": runs[name]["k"] if name in runs else 0,
                    "draw": runs[name]["draw"] if name in runs else None, "setting": setting, "group": grp,
@@ -120,7 +123,7 @@ def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
     fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.4), squeeze=False)
     base = table[table.k == 0]
     for ax, setting in zip(axes[0], settings, strict=True):
-        for grp, style in (("all", "kD-"), ("seen", "o-"), ("unseen", "s--"), ("mixed", "^:")):
+        for grp, style in (("all", "kD-"), ("seen", "o-"), ("unseen", "s--"), ("mixed", "^:"), ("held-out", "v-.")):
             t = table[(table.k > 0) & (table.setting == setting) & (table.group == grp)]
             if t.empty:
                 continue
@@ -130,6 +133,9 @@ def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
         if len(untuned):
             ax.axhline(untuned.mean(), color="grey", ls=":", lw=1, label="untuned (all languages)")
         ax.set_xscale("log", base=2)
+        ks = sorted(set(table.k[table.k > 0]))
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
         ax.set_xlabel("training languages k")
         ax.set_ylabel("mAP")
         ax.set_title(f"{benchmark} {setting}", fontsize=9)
@@ -188,7 +194,7 @@ def scaling(
     result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=names,
                       languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
                       out=out / f"eval-{eval_benchmark}")
-    table = _table(result, runs)
+    table = _table(result, runs, languages)
     options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "ks": list(ks),
                "draws": draws, "languages": list(languages), "alpha": alpha, "steps": steps, "batch_size": batch_size,
                "lr": lr, "seed": seed, "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}

@@ -41,13 +41,20 @@ def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     assert set(table.system) == {"base", "k1-d0", "k2-d0"}
     # el is never a training language: its monolingual results are unseen for every model
     k2 = table[(table.system == "k2-d0") & (table.setting == "mono")]
-    assert set(k2.group) == {"seen", "unseen", "all"} and k2[k2.group != "all"].n_queries.sum() == 3 * 4
+    assert set(k2.group) == {"seen", "unseen", "all", "held-out"}
+    assert k2[k2.group.isin(["seen", "unseen"])].n_queries.sum() == 3 * 4
     whole = k2.set_index("group")
     assert whole.loc["all", "n_queries"] == 3 * 4 and min(whole.loc[["seen", "unseen"], "map"]) <= whole.loc[
         "all", "map"] <= max(whole.loc[["seen", "unseen"], "map"])  # the macro over all pairs lies between
+    # el is not among the source languages used (en, de, es): held out for every model, as its unseen results
+    held = table[table.group == "held-out"]
+    assert set(held.system) == {"base", "k1-d0", "k2-d0"} and set(held.setting) == {"mono", "multi"}
+    assert (held.n_queries == 4).all()
     by_lang = pd.read_csv(tmp_path / "scaling_by_language.csv")
     mono = by_lang[(by_lang.setting == "mono") & (by_lang.system == "k2-d0")].set_index("query_lang")
     assert sorted(mono.index) == ["de", "el", "en"] and not mono.loc["el", "trained_on_query_lang"]
+    k2_held = held[(held.system == "k2-d0") & (held.setting == "mono")]
+    assert k2_held["map"].item() == pytest.approx(mono.loc["el", "map"])
     pq = pd.read_parquet(tmp_path / "eval-xquad-r" / "per_query.parquet")
     en = pq[(pq.system == "k2-d0") & (pq.setting == "mono") & (pq.query_lang == "en")]
     assert mono.loc["en", "map"] == pytest.approx(en.AP.mean())
