@@ -123,12 +123,13 @@ def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
     fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.4), squeeze=False)
     base = table[table.k == 0]
     for ax, setting in zip(axes[0], settings, strict=True):
-        for grp, style in (("all", "kD-"), ("seen", "o-"), ("unseen", "s--"), ("mixed", "^:"), ("held-out", "v-.")):
+        for grp, style, color in (("all", "D-", "k"), ("seen", "o-", "C0"), ("unseen", "s--", "C1"),
+                                  ("mixed", "^:", "C2"), ("held-out", "v-.", "C3")):
             t = table[(table.k > 0) & (table.setting == setting) & (table.group == grp)]
             if t.empty:
                 continue
             agg = t.groupby("k")["map"].agg(["mean", "std", "count"]).reset_index()
-            ax.errorbar(agg["k"], agg["mean"], yerr=agg["std"].fillna(0), fmt=style, capsize=3, label=grp)
+            ax.errorbar(agg["k"], agg["mean"], yerr=agg["std"].fillna(0), fmt=style, color=color, capsize=3, label=grp)
         untuned = base[(base.setting == setting) & (base.group == "all")]["map"]
         if len(untuned):
             ax.axhline(untuned.mean(), color="grey", ls=":", lw=1, label="untuned (all languages)")
