@@ -334,7 +334,7 @@ def _cost_table(cost: pd.DataFrame) -> str:
     for col in ("cross_gain", "multi_gain"):
         if col in means:
             wide.loc[f"mean {col.replace('_', ' ')}"] = [f"{v:+.4f}" for v in means[col].reindex(wide.columns)]
-    return wide.to_markdown()
+    return wide.to_markdown(disable_numparse=True)  # keep the signs and stars as written
 
 
 def write_sweep_report(result: StudyResult, records: dict[str, dict[str, Any]], out: Path, *, options: dict,

@@ -116,3 +116,16 @@ def test_cli_sweep_bad_alpha(capsys):
 
     assert main(["sweep", "--alphas", "0.5,1.5", "--out", "/nonexistent/never-written"]) == 2
     assert "alpha must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_cost_table_keeps_signs_and_stars():
+    """A strategy with no significant loss keeps its written signs (tabulate must not re-parse them)."""
+    import pandas as pd
+
+    from pyterrier_hybrid.sweep import _cost_table
+
+    cost = pd.DataFrame({"system": ["a", "a", "b", "b"], "query_lang": ["de", "en"] * 2,
+                         "mono_change": [0.0158, -0.0027, -0.045, 0.01], "significant": [False, False, True, False],
+                         "cross_gain": [0.09, 0.08, 0.06, 0.07], "multi_gain": [0.1, 0.2, 0.1, 0.1]})
+    md = _cost_table(cost)
+    assert "+0.0158" in md and "-0.0450*" in md and "+0.0850" in md  # a's mean cross gain, sign kept
