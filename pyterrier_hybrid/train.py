@@ -354,6 +354,7 @@ def train(
         logging_nan_inf_filter=False,
         save_strategy="steps",
         save_steps=save_steps,
+        save_total_limit=2,  # the best and the latest (resume); each holds ~3x the model in optimizer state
         eval_strategy="steps" if eval_dataset is not None else "no",
         eval_steps=save_steps if eval_dataset is not None else None,
         load_best_model_at_end=eval_dataset is not None,

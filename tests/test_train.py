@@ -117,6 +117,8 @@ def test_resume_is_exact_and_continues(tiny_model_dir, subset, tmp_path):
     assert final.global_step == 6
     state = json.loads((out / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir())  # at most two: the best and the latest
+    assert len(kept) == 2 and "checkpoint-6" in kept and state["best_model_checkpoint"].endswith(tuple(kept))
     config = json.loads((out / "train_config.json").read_text())
     assert config["resumed_from"].endswith("checkpoint-4")
     model = load_model(out / "model")
