@@ -81,14 +81,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             max_passage_length=args.max_passage_length, prompts=args.prompts,
             freeze_embeddings=args.freeze_embeddings, cached_loss=args.cached_loss,
             mini_batch_size=args.mini_batch_size, save_steps=args.save_steps, eval_fraction=args.eval_fraction,
-            out=args.out, resume=args.resume, seed=args.seed, languages=args.languages,
+            keep=args.keep, out=args.out, resume=args.resume, seed=args.seed, languages=args.languages,
             max_examples=args.max_examples, verbose=not args.quiet,
         )
     except TrainingDivergedError as e:
         print(f"pyterrier-hybrid: error: {e}", file=sys.stderr)
         return 1
     print(f"trained {result.global_step} steps; model: {result.model_dir}; log: {result.log_path}"
-          + (f"; best checkpoint: {result.best_checkpoint}" if result.best_checkpoint else ""))
+          + (f"; kept checkpoint: {result.kept_checkpoint}" if result.kept_checkpoint else ""))
     if args.eval:
         import pandas as pd
 
@@ -111,7 +111,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     result = sweep(
         model=args.model, train_source=args.train, eval_benchmark=args.eval, alphas=args.alphas, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, save_steps=args.save_steps,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, save_steps=args.save_steps, keep=args.keep,
         freeze_embeddings=args.freeze_embeddings, train_languages=args.train_languages,
         eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
         verbose=not args.quiet,
@@ -130,7 +130,7 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
     table = scaling(
         model=args.model, train_source=args.train, eval_benchmark=args.eval, ks=args.ks, draws=args.draws,
         languages=args.train_languages, alpha=args.alpha, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, save_steps=args.save_steps, eval_languages=args.eval_languages,
+        seed=args.seed, save_steps=args.save_steps, keep=args.keep, eval_languages=args.eval_languages,
         limit_queries=args.limit_queries, backend=args.backend, out=args.out, verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
@@ -165,6 +165,8 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--lr", type=float, default=3e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
+    p.add_argument("--keep", choices=["best", "last"], default="best",
+                   help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
     p.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
     p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
@@ -221,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mini-batch-size", type=int, default=32, help="mini-batch of --cached-loss")
     t.add_argument("--save-steps", type=int, help="checkpoint + validation interval (default: --steps)")
     t.add_argument("--eval-fraction", type=float, default=0.1, help="held-out fraction for the validation loss")
+    t.add_argument("--keep", choices=["best", "last"], default="best",
+                   help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
     t.add_argument("--languages", "--train-languages", dest="languages", type=_csv,
                    help="training languages, e.g. ar,en,zh (default: all of the source)")
     t.add_argument("--max-examples", type=int, help="first N examples of the source")

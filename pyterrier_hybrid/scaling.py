@@ -160,6 +160,7 @@ def scaling(
     lr: float = 3e-5,
     seed: int = 0,
     save_steps: int | None = None,
+    keep: str = "best",
     eval_languages: Sequence[str] | None = None,
     limit_queries: int | None = None,
     backend: str | None = None,
@@ -188,7 +189,7 @@ def scaling(
         record = train_or_reuse(
             model, train_source, root / name, label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})",
             sampling=sampling, alpha=a, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps,
-            languages=None if all_of_source and len(subset) == len(languages) else list(subset), verbose=verbose,
+            keep=keep, languages=None if all_of_source and len(subset) == len(languages) else list(subset), verbose=verbose,
             **train_options)
         runs[name] = {"k": k, "draw": d, "languages": list(subset), "sampling": sampling, "alpha": a, **record}
     names = ["base", *runs]
@@ -198,7 +199,7 @@ def scaling(
     table = _table(result, runs, languages)
     options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "ks": list(ks),
                "draws": draws, "languages": list(languages), "alpha": alpha, "steps": steps, "batch_size": batch_size,
-               "lr": lr, "seed": seed, "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
+               "lr": lr, "seed": seed, "keep": keep, "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
     doc = {"schema": "pyterrier-hybrid/scaling/v1", "options": options, "runs": runs,
            "table": table.to_dict("records")}
     atomic_write(out / "scaling.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
@@ -207,9 +208,12 @@ def scaling(
     atomic_write(out / "scaling_by_language.csv", lambda p: by_lang.to_csv(p, index=False))
     atomic_write(out / "scaling.png", lambda p: _plot(table, result.benchmark, p))
     md = ["# Language scaling: " + f"{train_source} -> {eval_benchmark}", "",
-          f"Hybrid alpha {alpha} (k = 1: X-X-mono), {steps} steps x batch {batch_size}, lr {lr}, seed {seed}.", "",
+          f"Hybrid alpha {alpha} (k = 1: X-X-mono), {steps} steps x batch {batch_size}, lr {lr}, seed {seed}; "
+          f"{'the last checkpoint' if keep == 'last' else 'the checkpoint with the lowest validation loss'} "
+          f"is kept.", "",
           pd.DataFrame([{"run": n, "k": r["k"], "draw": r["draw"], "languages": ",".join(r["languages"]),
-                         "best val loss": r["best_eval_loss"]} for n, r in runs.items()]).to_markdown(index=False), "",
+                         "best val loss": r["best_eval_loss"], "kept": Path(str(r["kept_checkpoint"])).name}
+                        for n, r in runs.items()]).to_markdown(index=False), "",
           table.to_markdown(index=False, floatfmt=".4f"), "", "![scaling](scaling.png)", ""]
     atomic_write(out / "scaling.md", lambda p: p.write_text("\n".join(md)))
     return table

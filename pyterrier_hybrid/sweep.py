@@ -2,7 +2,8 @@
 same budget, then evaluate every model and the untuned baseline zero-shot on a LAReQA benchmark.
 
 Every model is trained with the same steps, batch size, learning rate and seed; the checkpoint
-kept is the one with the lowest validation loss (never a test-set choice). The sweep is
+kept is the one with the lowest validation loss (never a test-set choice), or the last step with
+``keep="last"``. The sweep is
 resumable: a finished model is reused when its training options match, an interrupted one
 resumes from its last checkpoint, and encoded vectors come from the vector cache.
 
@@ -38,7 +39,9 @@ __all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep", "train_or_reuse", "tra
 log = logging.getLogger(__name__)
 
 #: Options that must match for a finished model to be reused.
-_MATCH = ("sampling", "alpha", "steps", "batch_size", "lr", "seed", "languages", "freeze_embeddings", "source")
+_MATCH = ("sampling", "alpha", "steps", "batch_size", "lr", "seed", "languages", "freeze_embeddings", "source",
+          "keep")
+_DEFAULTS = {"keep": "best"}  # options older runs did not record
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def _finished(run_dir: Path, wanted: dict[str, Any]) -> bool:
     cfg = json.loads(cfg_path.read_text())
     if "result" not in cfg:
         return False
-    opts = cfg.get("options", {})
+    opts = {**_DEFAULTS, **cfg.get("options", {})}
     diff = [k for k in _MATCH if k in wanted and opts.get(k) != wanted[k]]
     if diff:
         raise ValueError(f"{run_dir} holds a model trained with other options ({', '.join(diff)}: "
@@ -88,8 +91,11 @@ def _training_record(run_dir: Path) -> dict[str, Any]:
     lines = [json.loads(line) for line in (run_dir / LOG_NAME).read_text().splitlines() if line.strip()]
     steps = [x for x in lines if "loss" in x]
     evals = [x for x in lines if "eval_loss" in x]
-    return {"steps": cfg["result"]["global_step"], "best_checkpoint": cfg["result"]["best_checkpoint"],
-            "best_eval_loss": cfg["result"]["best_eval_loss"],
+    res = cfg["result"]
+    return {"steps": res["global_step"], "best_checkpoint": res["best_checkpoint"],
+            "best_eval_loss": res["best_eval_loss"], "keep": cfg["options"].get("keep", "best"),
+            "kept_checkpoint": (res.get("kept_checkpoint") or res["best_checkpoint"]
+                                or str(run_dir / "checkpoints" / f"checkpoint-{res['global_step']}")),
             "train_seconds": steps[-1]["seconds"] if steps else None,
             "final_loss": steps[-1]["loss"] if steps else None,
             "eval_losses": {x["step"]: x["eval_loss"] for x in evals}}
@@ -103,13 +109,14 @@ def train_root(out: Path, train_source: Any) -> Path:
 
 def train_or_reuse(model: Any, train_source: Any, run_dir: Path, *, label: str, sampling: str, alpha: float,
                    steps: int, batch_size: int, lr: float, seed: int, save_steps: int | None = None,
-                   freeze_embeddings: bool = False, languages: list[str] | None = None, verbose: bool = True,
-                   **train_options: Any) -> dict[str, Any]:
+                   freeze_embeddings: bool = False, languages: list[str] | None = None, keep: str = "best",
+                   verbose: bool = True, **train_options: Any) -> dict[str, Any]:
     """Train into ``run_dir`` unless it holds a finished model trained with the same options (then
     reuse it); resume from the last checkpoint of an interrupted run. Returns the training record
     (model path, steps, best checkpoint and validation loss, training seconds)."""
     wanted = {"sampling": sampling, "alpha": alpha, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-              "languages": languages, "freeze_embeddings": freeze_embeddings, "source": str(train_source)}
+              "languages": languages, "freeze_embeddings": freeze_embeddings, "source": str(train_source),
+              "keep": keep}
     if _finished(run_dir, wanted):
         log.warning("%s: trained already, reusing %s", label, run_dir / "model")
     else:
@@ -119,7 +126,7 @@ def train_or_reuse(model: Any, train_source: Any, run_dir: Path, *, label: str, 
         started = time.perf_counter()
         train(model, train_source, sampling=sampling, alpha=alpha, steps=steps, batch_size=batch_size, lr=lr,
               seed=seed, save_steps=save_steps or max(1, steps // 3), freeze_embeddings=freeze_embeddings,
-              languages=languages, out=run_dir, resume=resume, verbose=verbose, **train_options)
+              languages=languages, keep=keep, out=run_dir, resume=resume, verbose=verbose, **train_options)
         log.warning("%s: trained in %.0f s", label, time.perf_counter() - started)
     return {"model": str(run_dir / "model"), **_training_record(run_dir)}
 
@@ -135,6 +142,7 @@ def sweep(
     lr: float = 3e-5,
     seed: int = 0,
     save_steps: int | None = None,
+    keep: str = "best",
     freeze_embeddings: bool = False,
     train_languages: Sequence[str] | None = None,
     eval_languages: Sequence[str] | None = None,
@@ -148,7 +156,8 @@ def sweep(
     ``train_source`` with the same budget (``steps`` x ``batch_size``), then evaluate the untuned
     model and every trained one on ``eval_benchmark`` (all settings, significance against the
     untuned model and against the hybrid). ``save_steps`` (default ``steps // 3``) is the
-    validation interval that picks the best checkpoint. Returns the evaluation's StudyResult."""
+    validation interval; ``keep`` which checkpoint each model ends with (``best`` validation loss or
+    ``last`` step). Returns the evaluation's StudyResult."""
     runs = plan_runs(alphas)
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
@@ -162,7 +171,7 @@ def sweep(
     for i, run in enumerate(runs, 1):
         record = train_or_reuse(
             model, train_source, root / run.name, label=f"[{i}/{len(runs)}] {run.name}", sampling=run.sampling,
-            alpha=run.alpha, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps,
+            alpha=run.alpha, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps, keep=keep,
             freeze_embeddings=freeze_embeddings, languages=list(train_languages) if train_languages else None,
             verbose=verbose, **train_options)
         records[run.name] = {"sampling": run.sampling, "alpha": run.alpha, **record}
@@ -175,7 +184,7 @@ def sweep(
     eval_seconds = time.perf_counter() - started
     write_sweep_report(result, records, out, options={
         "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "steps": steps,
-        "batch_size": batch_size, "lr": lr, "seed": seed, "save_steps": save_steps,
+        "batch_size": batch_size, "lr": lr, "seed": seed, "save_steps": save_steps, "keep": keep,
         "freeze_embeddings": freeze_embeddings, "train_languages": list(train_languages) if train_languages else None,
         "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
         **{k: v for k, v in train_options.items() if isinstance(v, (int, float, str, bool, type(None)))},
@@ -294,13 +303,20 @@ def _alpha_curve(result: StudyResult, records: dict[str, dict[str, Any]], path: 
     plt.close(fig)
 
 
+def _kept_text(options: dict) -> str:
+    every = f"every {options['save_steps']} steps"
+    if options.get("keep", "best") == "last":
+        return f"the last checkpoint is kept (validation loss logged {every})"
+    return f"checkpoint chosen by validation loss {every}"
+
+
 def _markdown(result: StudyResult, records: dict[str, dict[str, Any]], sig: pd.DataFrame, options: dict,
               eval_seconds: float, cost: pd.DataFrame) -> str:
     from .report import summary_table
 
     lines = [f"# Sweep: {options['train_source']} -> {result.benchmark} (zero-shot)", "",
              f"Model {options['model']}; {options['steps']} steps x batch {options['batch_size']}, lr {options['lr']}, "
-             f"seed {options['seed']}; checkpoint chosen by validation loss every {options['save_steps']} steps.", "",
+             f"seed {options['seed']}; {_kept_text(options)}.", "",
              "## Table 1: mAP (macro over language pairs) and rank distance", "",
              summary_table(result).to_markdown(floatfmt=".4f"), "",
              "## Recall (macro over language pairs)", ""]
@@ -316,7 +332,8 @@ def _markdown(result: StudyResult, records: dict[str, dict[str, Any]], sig: pd.D
               "![monolingual cost](tradeoff.png)", "",
               "## Training", "",
               pd.DataFrame([{"run": n, "alpha": r["alpha"], "steps": r["steps"], "train s": r["train_seconds"],
-                             "best val loss": r["best_eval_loss"], "best checkpoint": Path(str(r["best_checkpoint"])).name}
+                             "best val loss": r["best_eval_loss"], "best checkpoint": Path(str(r["best_checkpoint"])).name,
+                             "kept": Path(str(r["kept_checkpoint"])).name}
                             for n, r in records.items()]).to_markdown(index=False, floatfmt=".4g"), "",
               f"Evaluation of {len(result.systems)} models: {eval_seconds:.0f} s (cached vectors are reused).", "",
               "![alpha curve](alpha_curve.png)", ""]

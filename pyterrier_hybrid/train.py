@@ -4,8 +4,8 @@ InfoNCE (``MultipleNegativesRankingLoss``, cosine similarity, scale ``1 / temper
 and hard negatives) over batches from :class:`~pyterrier_hybrid.sampler.HybridBatchSampler`:
 monolingual with probability ``alpha``, cross-lingual otherwise. Built on
 ``SentenceTransformerTrainer``: HF checkpoints under ``out/checkpoints``, exact resume,
-best checkpoint by held-out validation loss, final model in ``out/model``, one log line per
-step in ``out/training_log.jsonl``. See ``docs/training.md``.
+best checkpoint by held-out validation loss (or the last, ``keep="last"``), final model in
+``out/model``, one log line per step in ``out/training_log.jsonl``. See ``docs/training.md``.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ from .report import atomic_write
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_data import describe_source, load_source, split_validation
 
-__all__ = ["SAMPLINGS", "TrainResult", "TrainingDivergedError", "resolve_alpha", "train"]
+__all__ = ["KEEP", "SAMPLINGS", "TrainResult", "TrainingDivergedError", "resolve_alpha", "train"]
 
 logger = logging.getLogger(__name__)
 
 #: Sampling names and their alpha (``hybrid`` takes ``alpha=``).
 SAMPLINGS = {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+#: Which checkpoint becomes ``out/model``: the lowest validation loss, or the last step.
+KEEP = ("best", "last")
 LOG_NAME = "training_log.jsonl"
 CONFIG_NAME = "train_config.json"
 
@@ -74,6 +76,7 @@ class TrainResult:
     global_step: int
     best_checkpoint: str | None
     config: dict = field(repr=False)
+    kept_checkpoint: str | None = None
 
 
 class _LengthCollator(SentenceTransformerDataCollator):
@@ -210,6 +213,7 @@ def train(
     mini_batch_size: int = 32,
     save_steps: int | None = None,
     eval_fraction: float = 0.1,
+    keep: str = "best",
     out: str | os.PathLike = "runs/train",
     resume: bool = False,
     seed: int = 0,
@@ -225,7 +229,8 @@ def train(
     (default one epoch, ``ceil(n_train_examples / batch_size)``). ``save_steps``: checkpoint (and
     validation) interval, default ``steps``. ``eval_fraction`` of the examples (by pid) is held out
     for the validation loss that picks the best checkpoint (0: no validation, the last step is
-    kept). ``prompts``: default the model's stored prompts (query prompt on ``anchor``, document
+    kept). ``keep``: ``best`` (lowest validation loss) or ``last`` (the last step; the validation
+    loss is still logged). ``prompts``: default the model's stored prompts (query prompt on ``anchor``, document
     prompt on positives and negatives). Returns a :class:`TrainResult`; raises
     :class:`TrainingDivergedError` on a NaN / infinite loss.
     """
@@ -242,6 +247,8 @@ def train(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr}")
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
     prompts = resolve_prompts(prompts)
 
     # ---- data (all checks before the model is loaded)
@@ -324,7 +331,7 @@ def train(
             warmup_ratio=warmup_ratio, temperature=temperature, num_negatives=num_negatives,
             max_query_length=max_query_length, max_passage_length=max_passage_length, prompts=prompts,
             freeze_embeddings=freeze_embeddings, cached_loss=cached_loss, mini_batch_size=mini_batch_size,
-            save_steps=save_steps, eval_fraction=eval_fraction, seed=seed, languages=languages,
+            save_steps=save_steps, eval_fraction=eval_fraction, keep=keep, seed=seed, languages=languages,
             max_examples=max_examples, source=describe_source(source), optimizer="adamw_torch",
             lr_scheduler="linear")),
         "data": {"examples": len(examples), "train_examples": len(train_ex), "validation_examples": len(val_ex),
@@ -357,7 +364,7 @@ def train(
         save_total_limit=2,  # the best and the latest (resume); each holds ~3x the model in optimizer state
         eval_strategy="steps" if eval_dataset is not None else "no",
         eval_steps=save_steps if eval_dataset is not None else None,
-        load_best_model_at_end=eval_dataset is not None,
+        load_best_model_at_end=eval_dataset is not None and keep == "best",
         metric_for_best_model="eval_loss" if eval_dataset is not None else None,
         greater_is_better=False if eval_dataset is not None else None,
         seed=seed,
@@ -390,8 +397,10 @@ def train(
         trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=resume_from)
 
-    # ---- final model (the best checkpoint by validation loss when there is validation)
+    # ---- final model (the best checkpoint by validation loss when there is validation and keep="best")
     st_model = trainer.model
+    best = trainer.state.best_model_checkpoint
+    kept = best if (keep == "best" and best) else str(ckpt_dir / f"checkpoint-{trainer.state.global_step}")
     if _is_main_process():
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=".model."))
         st_model.save(str(tmp))
@@ -399,12 +408,11 @@ def train(
             shutil.rmtree(model_dir)
         os.replace(tmp, model_dir)
         config["result"] = {"global_step": trainer.state.global_step,
-                            "best_checkpoint": trainer.state.best_model_checkpoint,
-                            "best_eval_loss": trainer.state.best_metric}
+                            "best_checkpoint": best, "best_eval_loss": trainer.state.best_metric,
+                            "kept_checkpoint": kept}
         _atomic_write(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     st_model.eval()
-    return TrainResult(st_model, out, model_dir, log_path, trainer.state.global_step,
-                       trainer.state.best_model_checkpoint, config)
+    return TrainResult(st_model, out, model_dir, log_path, trainer.state.global_step, best, config, kept)
 
 
 def _cuda() -> bool:

@@ -53,6 +53,7 @@ def test_sweep_writes_study_and_report(tiny_sweep):
         cfg = json.loads((out / "train-mlqa-r" / name / "train_config.json").read_text())
         assert cfg["options"]["steps"] == 2 and cfg["options"]["batch_size"] == 4 and cfg["options"]["seed"] == 0
         assert cfg["result"]["best_checkpoint"]  # chosen by the validation loss
+        assert cfg["options"]["keep"] == "best" and cfg["result"]["kept_checkpoint"] == cfg["result"]["best_checkpoint"]
     doc = json.loads((out / "sweep.json").read_text())
     assert doc["schema"] == "pyterrier-hybrid/sweep/v1"
     assert [r["system"] for r in doc["summary"]] == result.systems
@@ -63,6 +64,7 @@ def test_sweep_writes_study_and_report(tiny_sweep):
     assert ("hybrid-a0.50", "base", "multi") in pairs and ("x-y", "hybrid-a0.50", "cross") in pairs
     md = (out / "sweep.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "x-x-mono" in md
+    assert "checkpoint chosen by validation loss every 1 steps" in md and "| kept " in md
     assert (out / "alpha_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "eval-xquad-r" / "results.json").read_text())["config"]["limit_queries"] == 5
     assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG" and "Monolingual cost" in md
@@ -107,8 +109,31 @@ def test_sweep_refusals(tiny_sweep):
     out, kw, _ = tiny_sweep
     with pytest.raises(ValueError, match="other options"):
         sweep(**{**kw, "steps": 3})
+    with pytest.raises(ValueError, match=r"other options \(keep: \['best'\] vs \['last'\]\)"):
+        sweep(**{**kw, "keep": "last"})
     with pytest.raises(ValueError, match="not zero-shot"):
         sweep(**{**kw, "eval_benchmark": "mlqa-r"})
+
+
+def test_runs_without_a_recorded_keep_count_as_best(tiny_sweep):
+    """Models trained before ``keep`` existed recorded no such option: they were kept by validation
+    loss, and are reused by a ``keep="best"`` sweep."""
+    out, _, _ = tiny_sweep
+    run = out / "train-mlqa-r" / "x-y"
+    cfg_path = run / "train_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    old = {**cfg, "options": {k: v for k, v in cfg["options"].items() if k != "keep"},
+           "result": {k: v for k, v in cfg["result"].items() if k != "kept_checkpoint"}}
+    cfg_path.write_text(json.dumps(old))
+    try:
+        wanted = {"sampling": "x-y", "alpha": 0.0, "keep": "best"}
+        assert sweep_mod._finished(run, wanted)
+        with pytest.raises(ValueError, match="keep"):
+            sweep_mod._finished(run, {**wanted, "keep": "last"})
+        record = sweep_mod._training_record(run)
+        assert record["keep"] == "best" and record["kept_checkpoint"] == cfg["result"]["best_checkpoint"]
+    finally:
+        cfg_path.write_text(json.dumps(cfg))
 
 
 def test_cli_sweep_bad_alpha(capsys):

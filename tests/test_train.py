@@ -126,6 +126,50 @@ def test_resume_is_exact_and_continues(tiny_model_dir, subset, tmp_path):
     assert model.encode(["query: a"]).shape == (1, 32)
 
 
+def _weights(path):
+    from sentence_transformers import SentenceTransformer
+
+    return {k: v.clone() for k, v in SentenceTransformer(str(path), device="cpu").state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_best_or_last_checkpoint(tiny_model_dir, subset, tmp_path, monkeypatch, keep):
+    """The validation loss is made to rise after step 2: ``best`` ends with checkpoint-2, ``last``
+    with checkpoint-4; both record the best checkpoint and which one was kept."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    original = MultipleNegativesRankingLoss.forward
+    evals = {"n": 0}
+
+    def forward(self, *args, **kwargs):
+        loss = original(self, *args, **kwargs)
+        if not torch.is_grad_enabled():  # the validation loss: 1, 2, 3, ... per evaluation batch
+            evals["n"] += 1
+            return loss * 0 + evals["n"]
+        return loss
+
+    monkeypatch.setattr(MultipleNegativesRankingLoss, "forward", forward)
+    out = tmp_path / keep
+    result = train(str(tiny_model_dir), subset, steps=4, batch_size=8, save_steps=2, eval_fraction=0.1, keep=keep,
+                   out=out, verbose=False, max_query_length=32, max_passage_length=32)
+    ckpts = out / "checkpoints"
+    assert result.best_checkpoint.endswith("checkpoint-2")
+    assert result.kept_checkpoint.endswith("checkpoint-2" if keep == "best" else "checkpoint-4")
+    config = json.loads((out / "train_config.json").read_text())
+    assert config["options"]["keep"] == keep and config["result"]["kept_checkpoint"] == result.kept_checkpoint
+    model = _weights(out / "model")
+    assert _same(model, _weights(result.kept_checkpoint))
+    other = ckpts / ("checkpoint-4" if keep == "best" else "checkpoint-2")
+    assert not _same(model, _weights(other))
+    with pytest.raises(ValueError, match="keep must be one of best, last"):
+        train(str(tiny_model_dir), subset, steps=4, keep="first", out=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_nan_loss_stops_with_last_good_checkpoint(tiny_model_dir, subset, tmp_path, monkeypatch):
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
@@ -163,7 +207,8 @@ def test_cli_train_and_errors(tiny_model_dir, subset, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--model", str(tiny_model_dir), "--train", str(src), "--sampling", "x-y",
                  "--languages", "en,de,ar", "--steps", "2", "--batch-size", "4", "--max-passage-length", "32",
-                 "--out", str(out), "--quiet"]) == 0
+                 "--keep", "last", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "train_config.json").read_text())["options"]["keep"] == "last"
     lines = step_lines(out / "training_log.jsonl")
     assert [line["kind"] for line in lines] == ["cross", "cross"]
     assert all(set(line["query_langs"]) | set(line["passage_langs"]) <= {"en", "de", "ar"} for line in lines)
