@@ -135,7 +135,7 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(table.to_string(index=False))
-    print(f"\nwrote scaling.csv, scaling_by_language.csv, scaling.json, scaling.md, scaling.png and eval-{args.eval}/ to {args.out}")
+    print(f"\nwrote scaling.csv, scaling_by_language.csv, scaling_steps.csv, scaling.json, scaling.md, scaling.png and eval-{args.eval}/ to {args.out}")
     return 0
 
 

@@ -17,7 +17,9 @@ results are classified by the query language. Outputs in ``out``: ``train-<sourc
 ``eval-<benchmark>/`` (the study files), ``scaling.csv`` (one row per model, setting and group
 (seen / unseen / mixed; ``all`` pairs; ``held-out``: pairs of benchmark languages the training
 source does not have, the same for every k): mAP, R@1, R@10, MRR, rank distance, queries),
-``scaling_by_language.csv`` (per model, setting and query language), ``scaling.json``,
+``scaling_by_language.csv`` (per model, setting and query language), ``scaling_steps.csv``
+(paired t-tests of each model against the previous k of its draw, the smallest k against the
+untuned model; all queries of a setting, Holm-corrected per setting), ``scaling.json``,
 ``scaling.md``, ``scaling.png``.
 """
 
@@ -97,6 +99,41 @@ def _table(result: StudyResult, runs: dict[str, dict[str, Any]], source_language
             row.update({MEASURES[m]: float(v) for m, v in means.items()})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _steps(result: StudyResult, runs: dict[str, dict[str, Any]], n_source: int) -> pd.DataFrame:
+    """Each model against the previous k of its draw (draws are nested, so one language set grows),
+    the smallest k against the untuned model: paired t-test on AP over all queries of a setting."""
+    from dataclasses import replace
+
+    from .significance import _correct, paired_tests
+
+    full = [n for n, r in runs.items() if r["k"] == n_source]
+    rows = []
+    for d in sorted({r["draw"] for r in runs.values()}):
+        chain = sorted({*(n for n, r in runs.items() if r["draw"] == d), *full}, key=lambda n: runs[n]["k"])
+        for prev, cur in zip(["base", *chain], chain, strict=False):
+            sub = replace(result, per_query=result.per_query[result.per_query.system.isin([prev, cur])],
+                          systems=[prev, cur])
+            t = paired_tests(sub, baseline=0, correction=None)
+            t = t[t.level == "setting"].drop(columns=["level", "query_lang", "doc_lang", "p_corrected", "reject"])
+            rows.append(t.assign(draw=d, k=runs[cur]["k"], baseline_k=runs[prev]["k"] if prev in runs else 0))
+    if not rows:
+        return pd.DataFrame()
+    df = pd.concat(rows, ignore_index=True).drop_duplicates(["system", "baseline", "setting"])
+    df["change"] = df["system_mean"] - df["baseline_mean"]
+    return _correct(df.reset_index(drop=True), ["setting"], "holm", 0.05)
+
+
+def _steps_markdown(steps: pd.DataFrame) -> str:
+    if steps.empty:
+        return ""
+    cell = steps.assign(cell=[f"{c:+.4f} (p {f'{p:.2g}' if p > 0 else '< 1e-300'}){' *' if r else ''}" for c, p, r in
+                              zip(steps.change, steps.p_corrected, steps.reject, strict=True)])
+    cell["comparison"] = [f"{s} vs {b}" for s, b in zip(cell.system, cell.baseline, strict=True)]
+    wide = cell.pivot_table(index="comparison", columns="setting", values="cell", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=[c for c in ("mono", "cross", "multi") if c in wide.columns])
+    return wide.to_markdown(disable_numparse=True)
 
 
 def _by_language(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -200,12 +237,14 @@ def scaling(
     options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "ks": list(ks),
                "draws": draws, "languages": list(languages), "alpha": alpha, "steps": steps, "batch_size": batch_size,
                "lr": lr, "seed": seed, "keep": keep, "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
+    steps_table = _steps(result, runs, len(languages))
     doc = {"schema": "pyterrier-hybrid/scaling/v1", "options": options, "runs": runs,
-           "table": table.to_dict("records")}
+           "table": table.to_dict("records"), "steps": steps_table.to_dict("records")}
     atomic_write(out / "scaling.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
     atomic_write(out / "scaling.csv", lambda p: table.to_csv(p, index=False))
     by_lang = _by_language(result, runs)
     atomic_write(out / "scaling_by_language.csv", lambda p: by_lang.to_csv(p, index=False))
+    atomic_write(out / "scaling_steps.csv", lambda p: steps_table.to_csv(p, index=False))
     atomic_write(out / "scaling.png", lambda p: _plot(table, result.benchmark, p))
     md = ["# Language scaling: " + f"{train_source} -> {eval_benchmark}", "",
           f"Hybrid alpha {alpha} (k = 1: X-X-mono), {steps} steps x batch {batch_size}, lr {lr}, seed {seed}; "
@@ -214,7 +253,10 @@ def scaling(
           pd.DataFrame([{"run": n, "k": r["k"], "draw": r["draw"], "languages": ",".join(r["languages"]),
                          "best val loss": r["best_eval_loss"], "kept": Path(str(r["kept_checkpoint"])).name}
                         for n, r in runs.items()]).to_markdown(index=False), "",
-          table.to_markdown(index=False, floatfmt=".4f"), "", "![scaling](scaling.png)", ""]
+          table.to_markdown(index=False, floatfmt=".4f"), "",
+          "Each k against the previous one of its draw (mean AP change over all queries of a setting, paired "
+          "t-test, Holm per setting; * = significant):", "", _steps_markdown(steps_table), "",
+          "![scaling](scaling.png)", ""]
     atomic_write(out / "scaling.md", lambda p: p.write_text("\n".join(md)))
     return table
 

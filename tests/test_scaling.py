@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from pyterrier_hybrid.scaling import language_subsets, scaling, seen_groups
 
@@ -59,6 +61,16 @@ def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     en = pq[(pq.system == "k2-d0") & (pq.setting == "mono") & (pq.query_lang == "en")]
     assert mono.loc["en", "map"] == pytest.approx(en.AP.mean())
     assert {"map", "R@1", "R@10", "mrr"} <= set(table.columns) and "rank_distance" in table.columns
+    # each k against the previous one of its draw, the smallest against the untuned model
+    steps = pd.read_csv(tmp_path / "scaling_steps.csv")
+    assert [(r.system, r.baseline) for r in steps.itertuples()] == [("k1-d0", "base")] * 3 + [("k2-d0", "k1-d0")] * 3
+    row = steps[(steps.system == "k2-d0") & (steps.setting == "mono")].iloc[0]
+    a, b = (pq[(pq.system == s) & (pq.setting == "mono")].sort_values(["query_lang", "qid"]).AP.to_numpy()
+            for s in ("k2-d0", "k1-d0"))
+    assert row.change == pytest.approx((a - b).mean()) and row.n_queries == len(a) == 12
+    assert row.p_value == pytest.approx(stats.ttest_rel(a, b).pvalue, nan_ok=True)
+    assert row.p_corrected >= row.p_value or np.isnan(row.p_value)
+    assert "k2-d0 vs k1-d0" in (tmp_path / "scaling.md").read_text()
     for name in ("scaling.csv", "scaling.md", "scaling.png"):
         assert (tmp_path / name).stat().st_size > 0
 
