@@ -153,6 +153,11 @@ def _floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from e
 
 
+def _keep_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keep", choices=["best", "last"], default="best",  # train.KEEP (not imported: start-up)
+                   help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
+
+
 def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     """Options shared by the commands that train several models and evaluate them together."""
     from .backends import BACKENDS, DEFAULT_BACKEND
@@ -165,8 +170,7 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--lr", type=float, default=3e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
-    p.add_argument("--keep", choices=["best", "last"], default="best",
-                   help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
+    _keep_option(p)
     p.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
     p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
@@ -223,8 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mini-batch-size", type=int, default=32, help="mini-batch of --cached-loss")
     t.add_argument("--save-steps", type=int, help="checkpoint + validation interval (default: --steps)")
     t.add_argument("--eval-fraction", type=float, default=0.1, help="held-out fraction for the validation loss")
-    t.add_argument("--keep", choices=["best", "last"], default="best",
-                   help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
+    _keep_option(t)
     t.add_argument("--languages", "--train-languages", dest="languages", type=_csv,
                    help="training languages, e.g. ar,en,zh (default: all of the source)")
     t.add_argument("--max-examples", type=int, help="first N examples of the source")

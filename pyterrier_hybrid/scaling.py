@@ -120,9 +120,9 @@ def _steps(result: StudyResult, runs: dict[str, dict[str, Any]], n_source: int) 
             rows.append(t.assign(draw=d, k=runs[cur]["k"], baseline_k=runs[prev]["k"] if prev in runs else 0))
     if not rows:
         return pd.DataFrame()
-    df = pd.concat(rows, ignore_index=True).drop_duplicates(["system", "baseline", "setting"])
+    df = pd.concat(rows, ignore_index=True)
     df["change"] = df["system_mean"] - df["baseline_mean"]
-    return _correct(df.reset_index(drop=True), ["setting"], "holm", 0.05)
+    return _correct(df, ["setting"], "holm", 0.05)
 
 
 def _steps_markdown(steps: pd.DataFrame) -> str:

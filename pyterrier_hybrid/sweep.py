@@ -31,7 +31,7 @@ import pandas as pd
 from ._callable import make_module_callable
 from .report import _clean, atomic_write
 from .study import StudyResult, evaluate
-from .train import CONFIG_NAME, LOG_NAME, resolve_alpha, train
+from .train import CONFIG_NAME, LOG_NAME, kept_checkpoint, resolve_alpha, train
 from .train_data import check_leakage
 
 __all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep", "train_or_reuse", "train_root"]
@@ -91,11 +91,11 @@ def _training_record(run_dir: Path) -> dict[str, Any]:
     lines = [json.loads(line) for line in (run_dir / LOG_NAME).read_text().splitlines() if line.strip()]
     steps = [x for x in lines if "loss" in x]
     evals = [x for x in lines if "eval_loss" in x]
-    res = cfg["result"]
+    res, opts = cfg["result"], {**_DEFAULTS, **cfg["options"]}
     return {"steps": res["global_step"], "best_checkpoint": res["best_checkpoint"],
-            "best_eval_loss": res["best_eval_loss"], "keep": cfg["options"].get("keep", "best"),
-            "kept_checkpoint": (res.get("kept_checkpoint") or res["best_checkpoint"]
-                                or str(run_dir / "checkpoints" / f"checkpoint-{res['global_step']}")),
+            "best_eval_loss": res["best_eval_loss"], "keep": opts["keep"],
+            "kept_checkpoint": res.get("kept_checkpoint") or kept_checkpoint(
+                run_dir / "checkpoints", opts["keep"], res["best_checkpoint"], res["global_step"]),
             "train_seconds": steps[-1]["seconds"] if steps else None,
             "final_loss": steps[-1]["loss"] if steps else None,
             "eval_losses": {x["step"]: x["eval_loss"] for x in evals}}

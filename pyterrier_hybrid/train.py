@@ -33,7 +33,7 @@ from .report import atomic_write
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_data import describe_source, load_source, split_validation
 
-__all__ = ["KEEP", "SAMPLINGS", "TrainResult", "TrainingDivergedError", "resolve_alpha", "train"]
+__all__ = ["KEEP", "SAMPLINGS", "TrainResult", "TrainingDivergedError", "kept_checkpoint", "resolve_alpha", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +186,12 @@ def _freeze_embeddings(model: Any) -> int:
         p.requires_grad_(False)
         n += p.numel()
     return n
+
+
+def kept_checkpoint(ckpt_dir: str | os.PathLike, keep: str, best: str | None, global_step: int) -> str:
+    """The checkpoint ``out/model`` holds: the best by validation loss with ``keep="best"`` (when
+    validation picked one), else the last step's."""
+    return best if (keep == "best" and best) else str(Path(ckpt_dir) / f"checkpoint-{global_step}")
 
 
 def _is_main_process() -> bool:
@@ -400,7 +406,7 @@ def train(
     # ---- final model (the best checkpoint by validation loss when there is validation and keep="best")
     st_model = trainer.model
     best = trainer.state.best_model_checkpoint
-    kept = best if (keep == "best" and best) else str(ckpt_dir / f"checkpoint-{trainer.state.global_step}")
+    kept = kept_checkpoint(ckpt_dir, keep, best, trainer.state.global_step)
     if _is_main_process():
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=".model."))
         st_model.save(str(tmp))
