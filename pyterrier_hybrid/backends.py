@@ -1,11 +1,14 @@
-"""Encoding backends: the network of a loaded sentence-transformers model run by torch (fp32 or
-dynamic int8) or by ONNX Runtime (fp32 or dynamic int8).
+"""Encoding backends: the network of a loaded sentence-transformers model run by torch (fp32, bf16
+autocast or dynamic int8) or by ONNX Runtime (fp32 or dynamic int8).
 
 A backend only replaces the transformer network inside the ``SentenceTransformer``; tokenization,
 prompts, length-sorted batching, pooling and normalization stay sentence-transformers' own, so the
 backends differ in arithmetic only. ``onnx`` is numerically the fp32 model (cosine 1.0 to ``torch``);
-the ``*-int8`` backends quantize the linear layers and change vectors slightly. Measured speed and
-mAP deltas: ``benchmarks/README.md`` (``benchmarks/bench_encoding.py``).
+``torch-bf16`` runs the matrix products in bf16 (cosine >= 0.9999 to fp32; vectors stay float32);
+the ``*-int8`` backends quantize the linear layers and change vectors slightly. ``auto`` (the
+default) is resolved per CPU when a model is loaded: ``torch-bf16`` where the CPU computes bf16
+natively (AMX or AVX512-bf16, :mod:`pyterrier_hybrid.cpu`), ``torch`` fp32 elsewhere. Measured
+speed and mAP deltas per CPU kind: ``benchmarks/README.md`` (``benchmarks/bench_encoding.py``).
 
 sentence-transformers' own ``backend="onnx"`` needs ``optimum-onnx``, which pins transformers < 4.58
 (incompatible with the transformers 5 that sentence-transformers 6 runs on here), so the export is
@@ -31,25 +34,32 @@ from typing import Any
 import torch
 
 from .cache import home_dir
+from .cpu import cpu_kind, native_bf16
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZES", "BackendError", "apply_backend", "onnx_model_path"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZES", "ISA_DEPENDENT", "BackendError", "apply_backend", "default_batch_size",
+           "onnx_model_path", "resolve_backend"]
 
 log = logging.getLogger(__name__)
 
 #: Backend name -> what it is.
 BACKENDS = {
+    "auto": "torch-bf16 where the CPU computes bf16 natively (AMX or AVX512-bf16), torch (fp32) elsewhere",
     "torch": "PyTorch fp32 (the reference)",
+    "torch-bf16": "PyTorch under bf16 autocast (matrix products in bf16, vectors float32); slow without native bf16",
     "torch-int8": "PyTorch with dynamic int8 quantization of the linear layers (per-channel weights)",
-    "onnx": "ONNX Runtime fp32 (same numbers as torch, faster on CPU)",
+    "onnx": "ONNX Runtime fp32 (same numbers as torch)",
     "onnx-int8": "ONNX Runtime with dynamic int8 quantization (per-channel weights, reduced range)",
 }
-#: Chosen by measurement (benchmarks/bench_encoding.py, 2-core AVX2 EPYC): the fastest backend whose
-#: XQuAD-R mAP stays within 0.005 of fp32 in every setting. ONNX Runtime fp32 was no faster than
-#: torch there, and both int8 backends lost more than 0.005 mAP, so the default is torch fp32.
-DEFAULT_BACKEND = "torch"
-#: Batch size per backend when none is given (measured: small batches keep activations in cache;
-#: sentence-transformers' default of 32 was 1.36 x slower with torch fp32).
-DEFAULT_BATCH_SIZES = {"torch": 16, "torch-int8": 8, "onnx": 8, "onnx-int8": 8}
+#: Chosen by measurement (benchmarks/bench_encoding.py, on both CPU kinds): the fastest backend whose
+#: XQuAD-R mAP stays within 0.005 of fp32 in every setting. On an AVX2-only EPYC that is torch fp32
+#: (ONNX fp32 no faster, both int8 backends lose more than 0.005); on a Xeon with AMX it is bf16.
+DEFAULT_BACKEND = "auto"
+#: Batch size per backend when none is given, measured per CPU kind (small fp32 batches keep
+#: activations in cache on AVX2; bf16 on AMX wants larger ones).
+DEFAULT_BATCH_SIZES = {"torch": 16, "torch-bf16": 32, "torch-int8": 8, "onnx": 8, "onnx-int8": 8}
+_BATCH_SIZES_BY_KIND: dict[tuple[str, str], int] = {}
+#: Backends whose rounding depends on the instruction set (so vector caches are kept per CPU kind).
+ISA_DEPENDENT = frozenset({"torch-bf16", "torch-int8", "onnx-int8"})
 _ONNX_EXTRA = "pip install 'pyterrier-hybrid[onnx]' (onnxruntime and onnx)"
 #: Bump when the export or quantization recipe changes (cached files are keyed by it).
 _RECIPE = 1
@@ -63,6 +73,24 @@ def check_backend(name: str) -> str:
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
     return name
+
+
+def resolve_backend(name: str | None = None, *, features: dict[str, bool] | None = None) -> str:
+    """The backend that runs: ``auto`` (or ``None``) becomes ``torch-bf16`` where the CPU has native
+    bf16 and ``torch`` elsewhere; an explicit ``torch-bf16`` without native bf16 runs, with a
+    warning that it is slow. ``features``: CPU features (default: this CPU's)."""
+    name = check_backend(name or DEFAULT_BACKEND)
+    if name == "auto":
+        return "torch-bf16" if native_bf16(features) else "torch"
+    if name == "torch-bf16" and not native_bf16(features):
+        warnings.warn("backend 'torch-bf16' on a CPU without native bf16 (no AMX, no AVX512-bf16): torch emulates "
+                      "bf16 there and encodes slower than fp32; use backend 'auto' or 'torch'", stacklevel=3)
+    return name
+
+
+def default_batch_size(backend: str, *, features: dict[str, bool] | None = None) -> int:
+    """The measured best batch size of a (resolved) backend on this CPU kind."""
+    return _BATCH_SIZES_BY_KIND.get((backend, cpu_kind(features)), DEFAULT_BATCH_SIZES[backend])
 
 
 def _require_onnx() -> Any:
@@ -208,14 +236,36 @@ class OnnxNetwork(torch.nn.Module):
         return torch.device("cpu")
 
 
+class Bf16Network(torch.nn.Module):
+    """Stands in for the transformers network: runs it under ``torch.autocast("cpu", bfloat16)``
+    (linear layers and attention products in bf16, layer norms and softmax in fp32) and returns
+    float32 hidden states, so pooling, normalization and stored vectors stay float32."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net.eval()
+        self.config = net.config
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.net(*args, **kwargs)
+        out["last_hidden_state"] = out["last_hidden_state"].float()
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+
 def apply_backend(model: Any, backend: str, *, fingerprint: str, threads: int | None = None,
                   cache_dir: str | os.PathLike | None = None, verbose: bool = False) -> Any:
     """Run ``model``'s network with ``backend`` (in place; returns the model). Inference only.
 
-    The model remembers its backend and the fingerprint of its fp32 weights
-    (``model.pyterrier_hybrid_backend``), so encoders built on it later key their caches right.
+    ``auto`` is resolved for this CPU first (:func:`resolve_backend`). The model remembers its
+    backend and the fingerprint of its fp32 weights (``model.pyterrier_hybrid_backend``), so
+    encoders built on it later key their caches right.
     """
-    check_backend(backend)
+    backend = resolve_backend(backend)
     if backend == "torch":
         return model
     if getattr(model, "pyterrier_hybrid_backend", None):
@@ -230,6 +280,8 @@ def apply_backend(model: Any, backend: str, *, fingerprint: str, threads: int | 
 
             transformer.model = quantize_dynamic(transformer.auto_model.eval(),
                                                  {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    elif backend == "torch-bf16":
+        transformer.model = Bf16Network(transformer.auto_model)
     else:
         path = onnx_model_path(model, fingerprint, backend, cache_dir=cache_dir, verbose=verbose)
         transformer.model = OnnxNetwork(path, transformer.auto_model.config, threads=threads)

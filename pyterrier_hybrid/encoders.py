@@ -16,8 +16,17 @@ import pyterrier as pt
 import pyterrier_dr
 import torch
 
-from .backends import DEFAULT_BACKEND, DEFAULT_BATCH_SIZES, BackendError, apply_backend, check_backend
+from .backends import (
+    DEFAULT_BACKEND,
+    ISA_DEPENDENT,
+    BackendError,
+    apply_backend,
+    check_backend,
+    default_batch_size,
+    resolve_backend,
+)
 from .cache import VectorCache
+from .cpu import cpu_kind, cpu_record
 from .models import load_model, model_fingerprint
 
 if TYPE_CHECKING:
@@ -71,10 +80,13 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         if applied and backend not in (None, applied["backend"]):
             raise BackendError(f"this model already runs on backend {applied['backend']!r}; load it again "
                                f"(e.g. DenseEncoder(spec, backend={backend!r})) to use {backend!r}")
-        # an in-memory model (e.g. one being trained) keeps torch unless a backend is asked for
-        default = applied["backend"] if applied else "torch" if in_memory or (device or "cpu") != "cpu" else DEFAULT_BACKEND
-        backend = check_backend(backend or default)
-        batch_size = DEFAULT_BATCH_SIZES[backend] if batch_size is None else batch_size
+        # an in-memory model (e.g. one being trained) keeps torch unless a backend is asked for; the
+        # CPU-only backends ("auto" included) mean torch on another device
+        on_cpu = (device or "cpu") == "cpu"
+        default = applied["backend"] if applied else "torch" if in_memory or not on_cpu else DEFAULT_BACKEND
+        requested = check_backend(backend or default)
+        backend = resolve_backend(requested) if on_cpu or requested != "auto" else "torch"
+        batch_size = default_batch_size(backend) if batch_size is None else batch_size
         super().__init__(batch_size=batch_size, text_field="text", verbose=verbose)
         if text_mode not in TEXT_MODES:
             raise ValueError(f"unknown text_mode {text_mode!r}; valid: {', '.join(TEXT_MODES)}")
@@ -93,6 +105,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         if max_length is not None:
             self.model.max_seq_length = max_length
         self.backend = backend
+        self.backend_requested = requested
         self.device = device
         self.threads = threads
         self.text_mode = text_mode
@@ -119,9 +132,13 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
 
     @property
     def fingerprint(self) -> str:
-        """What the encoded vectors depend on: the model's content hash, plus the backend unless torch."""
+        """What the encoded vectors depend on: the model's content hash, plus the backend unless torch
+        fp32, plus the CPU kind for backends whose rounding depends on the instruction set (bf16,
+        int8). fp32 vectors differ across CPUs and batch sizes only at float32 rounding (<= 2e-7)."""
         base = self.weights_fingerprint
-        return base if self.backend == "torch" else f"{base}+{self.backend}"
+        if self.backend == "torch":
+            return base
+        return f"{base}+{self.backend}" + (f"@{cpu_kind()}" if self.backend in ISA_DEPENDENT else "")
 
     # ---------------------------------------------------------------- encoding
 
@@ -148,14 +165,6 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
     def encode_docs(self, texts: Sequence[str], batch_size: int | None = None, *, verbose: bool | None = None) -> np.ndarray:
         """Vectors of document texts (the model's document prompt applied)."""
         return self._encode(texts, "document", batch_size, verbose)
-
-    def encode_queries_torch(self, texts: list[str], batch_size: int | None = None) -> torch.Tensor:
-        """Query vectors as a tensor with gradients (for training-time use)."""
-        prompt = self.model.prompts.get("query", "")
-        features = self.model.tokenize([prompt + t for t in texts])
-        features = {k: v.to(self.model.device) for k, v in features.items()}
-        out = self.model(features)["sentence_embedding"]
-        return torch.nn.functional.normalize(out, dim=-1)
 
     def doc_text(self, doc: Mapping[str, Any]) -> str:
         """The text encoded for a document record, per ``text_mode``."""
@@ -184,6 +193,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
             return encode(texts)
         key = self.cache.key(fingerprint=self.fingerprint, collection=collection, kind=kind, text_mode=self.text_mode)
         meta = {"model": self.model_name, "fingerprint": self.fingerprint, "backend": self.backend,
+                "backend_requested": self.backend_requested, "cpu": cpu_record(),
                 "collection": collection, "kind": kind, "text_mode": self.text_mode}
         return self.cache.get_or_encode(key, ids, texts, encode, meta)
 

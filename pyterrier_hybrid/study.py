@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from datasets_ext import get_benchmark, load_lang, parallel_id
 
+from .cpu import cpu_record
 from .encoders import DenseEncoder
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
 
@@ -238,8 +239,8 @@ def evaluate(
 
     ``models``: a spec, an encoder, or a list of them (``None`` = offline default). The first is
     the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
-    ``multi``. ``backend``: the encoding backend of models given as specs (default: ONNX Runtime
-    fp32, see :mod:`pyterrier_hybrid.backends`). With ``out``, writes results.json,
+    ``multi``. ``backend``: the encoding backend of models given as specs (default ``auto``: bf16
+    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`). With ``out``, writes results.json,
     per_query.parquet, pairs.csv, report.md and figures there.
     """
     settings = tuple(settings)
@@ -268,8 +269,10 @@ def evaluate(
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
         "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
         "limit_queries": limit_queries, "text_mode": text_mode,
-        "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend}
+        "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend,
+                    "backend_requested": e.backend_requested, "batch_size": e.batch_size}
                    for n, e in zip(systems, encoders, strict=True)],
+        "cpu": cpu_record(),
     })
     if out is not None:
         result.save(out)

@@ -1,5 +1,8 @@
-"""Encoding backends on the real offline model: ONNX fp32 equals torch, int8 stays close, caching,
-clear errors, nothing half-written."""
+"""Encoding backends on the real offline model: ONNX fp32 equals torch, bf16 and int8 stay close,
+``auto`` follows the CPU, caching, clear errors, nothing half-written.
+
+Every bound here holds on both CPU kinds this project runs on (AMD EPYC, AVX2 only; Intel Xeon with
+AVX-512, VNNI, bf16 and AMX); the figures measured on each are in the comments."""
 
 from __future__ import annotations
 
@@ -56,11 +59,21 @@ def _encoder(default_model_dir, backend, home, **kw):
 
 def test_defaults_and_fingerprints(default_model_dir, torch_encoder, backend_home):
     from pyterrier_hybrid import DenseEncoder
-    from pyterrier_hybrid.backends import DEFAULT_BACKEND, DEFAULT_BATCH_SIZES
+    from pyterrier_hybrid.backends import (
+        DEFAULT_BACKEND,
+        DEFAULT_BATCH_SIZES,
+        default_batch_size,
+        resolve_backend,
+    )
+    from pyterrier_hybrid.cpu import cpu_kind
 
     enc = _encoder(default_model_dir, None, backend_home)
-    assert enc.backend == DEFAULT_BACKEND == "torch"  # chosen by benchmarks/bench_encoding.py
-    assert enc.batch_size == DEFAULT_BATCH_SIZES["torch"] and enc.fingerprint == enc.weights_fingerprint
+    assert DEFAULT_BACKEND == "auto" and enc.backend_requested == "auto"  # chosen by benchmarks/bench_encoding.py
+    assert enc.backend == resolve_backend("auto") and enc.batch_size == default_batch_size(enc.backend)
+    if enc.backend == "torch":
+        assert enc.fingerprint == enc.weights_fingerprint
+    else:  # bf16 rounding depends on the instruction set: vectors are cached per CPU kind
+        assert enc.fingerprint == f"{enc.weights_fingerprint}+torch-bf16@{cpu_kind()}"
     enc = _encoder(default_model_dir, "onnx", backend_home)
     assert enc.batch_size == DEFAULT_BATCH_SIZES["onnx"]
     assert enc.fingerprint == enc.weights_fingerprint + "+onnx"
@@ -69,6 +82,52 @@ def test_defaults_and_fingerprints(default_model_dir, torch_encoder, backend_hom
     # an encoder on a model that already runs on ONNX keeps its backend and fingerprint
     again = DenseEncoder(enc.model, cache=False)
     assert again.backend == "onnx" and again.fingerprint == enc.fingerprint
+
+
+AMX = {"avx2": True, "avx512": True, "avx512_bf16": True, "vnni": True, "amx": True}
+AVX512_BF16 = {**AMX, "amx": False}
+AVX2 = {"avx2": True, "avx512": False, "avx512_bf16": False, "vnni": False, "amx": False}
+
+
+@pytest.mark.parametrize(("features", "kind", "chosen"), [(AMX, "amx", "torch-bf16"),
+                                                          (AVX512_BF16, "avx512-bf16", "torch-bf16"),
+                                                          (AVX2, "avx2", "torch")])
+def test_auto_follows_the_cpu(default_model_dir, backend_home, monkeypatch, features, kind, chosen):
+    import warnings
+
+    from pyterrier_hybrid import backends, cpu
+
+    monkeypatch.setattr(cpu, "cpu_features", lambda: features)
+    assert cpu.cpu_kind() == kind and cpu.native_bf16() == (chosen == "torch-bf16")
+    assert backends.resolve_backend("auto") == backends.resolve_backend(None) == chosen
+    enc = _encoder(default_model_dir, "auto", backend_home)
+    assert enc.backend == chosen and enc.backend_requested == "auto"
+    if chosen == "torch-bf16":
+        assert enc.fingerprint.endswith(f"+torch-bf16@{kind}")
+        assert type(enc.model[0].auto_model).__name__ == "Bf16Network"
+    else:
+        assert enc.fingerprint == enc.weights_fingerprint
+        assert type(enc.model[0].auto_model).__name__ == "BertModel"
+    # bf16 asked for explicitly: allowed everywhere, with a warning where it is emulated (slow)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert backends.resolve_backend("torch-bf16") == "torch-bf16"
+    slow = [w for w in caught if "without native bf16" in str(w.message)]
+    assert bool(slow) == (chosen == "torch"), [str(w.message) for w in caught]
+    # on another device "auto" means torch (the CPU backends do not apply)
+    assert backends.resolve_backend("torch") == "torch"
+
+
+def test_bf16_stays_close(default_model_dir, backend_home, texts, reference):
+    # measured (100 questions x 100 candidates): Xeon/AMX cosine to fp32 >= 0.99998, best candidate
+    # unchanged for every question; emulated bf16 (AVX2) rounds the same products the same way
+    enc = _encoder(default_model_dir, "torch-bf16", backend_home)
+    q, d = enc.encode_queries(texts[0]), enc.encode_docs(texts[1])
+    assert q.dtype == d.dtype == np.float32
+    assert not np.array_equal(q, reference[0]), "torch-bf16 should really compute in bf16"
+    assert min((q * reference[0]).sum(1).min(), (d * reference[1]).sum(1).min()) > 0.9995
+    agree = (np.argmax(q @ d.T, 1) == np.argmax(reference[0] @ reference[1].T, 1)).mean()
+    assert agree >= 0.95, agree
 
 
 def test_onnx_equals_torch(default_model_dir, backend_home, texts, reference):
@@ -82,17 +141,24 @@ def test_onnx_equals_torch(default_model_dir, backend_home, texts, reference):
     assert np.array_equal(np.argsort(-(q @ d.T), axis=1)[:, :5], np.argsort(-(reference[0] @ reference[1].T), axis=1)[:, :5])
 
 
-def test_int8_backends_stay_close(default_model_dir, backend_home, texts, reference):
-    # torch's fbgemm int8 is the least accurate of the two (measured: 87 % top-1 agreement here)
-    for backend, min_cos, min_agree in (("onnx-int8", 0.98, 0.9), ("torch-int8", 0.9, 0.8)):
-        enc = _encoder(default_model_dir, backend, backend_home)
-        q, d = enc.encode_queries(texts[0]), enc.encode_docs(texts[1])
-        cos_q, cos_d = (q * reference[0]).sum(1), (d * reference[1]).sum(1)
-        assert cos_q.min() > min_cos and cos_d.min() > min_cos, backend
-        assert cos_q.max() < 0.99999, f"{backend} should really be quantized"
-        # the best candidate of most questions is unchanged
-        agree = (np.argmax(q @ d.T, 1) == np.argmax(reference[0] @ reference[1].T, 1)).mean()
-        assert agree >= min_agree, (backend, agree)
+@pytest.mark.parametrize(("backend", "min_cos"), [("onnx-int8", 0.98), ("torch-int8", 0.95)])
+def test_int8_backends_are_quantized_and_bounded(default_model_dir, backend_home, texts, reference, backend, min_cos):
+    """What this is for: the int8 backends really quantize (vectors move) and their loss is bounded.
+
+    int8 kernels differ per instruction set (AVX2 vpmaddubsw vs AVX-512 VNNI / AMX), so the bounds are
+    set below what both CPU kinds measured on these 100 questions x 100 candidates:
+    min cosine to fp32: onnx-int8 0.99 (Xeon) / > 0.98 (EPYC), torch-int8 0.976 (Xeon) / > 0.9 (EPYC);
+    fp32's best candidate kept at rank 1: 0.88-0.89 (Xeon), 0.87-0.9+ (EPYC) - near-ties among random
+    candidates flip; kept within the top 3: 0.99-1.0 (Xeon).
+    """
+    enc = _encoder(default_model_dir, backend, backend_home)
+    q, d = enc.encode_queries(texts[0]), enc.encode_docs(texts[1])
+    cos = np.concatenate([(q * reference[0]).sum(1), (d * reference[1]).sum(1)])
+    assert cos.max() < 0.9999, f"{backend} should really be quantized"
+    assert cos.min() > min_cos, (backend, cos.min())
+    scores, ref_top = q @ d.T, np.argmax(reference[0] @ reference[1].T, 1)
+    rank = (scores > scores[np.arange(len(scores)), ref_top][:, None]).sum(1)  # 0-based rank of fp32's best
+    assert (rank == 0).mean() >= 0.8 and (rank < 3).mean() >= 0.85, (backend, (rank == 0).mean(), (rank < 3).mean())
 
 
 def test_exported_models_are_cached(default_model_dir, backend_home, monkeypatch):
@@ -129,7 +195,8 @@ def test_backend_errors(default_model_dir, torch_encoder, backend_home, monkeypa
     from pyterrier_hybrid import DenseEncoder
     from pyterrier_hybrid.backends import BackendError
 
-    with pytest.raises(BackendError, match="unknown backend 'fp16'; valid: torch, torch-int8, onnx, onnx-int8"):
+    with pytest.raises(BackendError, match="unknown backend 'fp16'; valid: auto, torch, torch-bf16, torch-int8, onnx, "
+                                           "onnx-int8"):
         DenseEncoder(torch_encoder.model, backend="fp16", cache=False)
     onnx_model = _encoder(default_model_dir, "onnx", backend_home).model
     with pytest.raises(BackendError, match="already runs on backend 'onnx'"):
