@@ -56,7 +56,10 @@ def versions() -> dict[str, str]:
 
 
 def machine(load_before: tuple[float, float, float]) -> dict[str, Any]:
-    return {"cores": os.cpu_count(), "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
+    from pyterrier_hybrid.cpu import cpu_features, cpu_kind
+
+    return {"cores": os.cpu_count(), "cpu_model": cpu_model(), "cpu_kind": cpu_kind(), "cpu_features": cpu_features(),
+            "cpu_flags": cpu_flags(),
             "platform": platform.platform(), "loadavg_before": list(load_before),
             "loadavg_after": list(os.getloadavg())}
 
@@ -96,7 +99,7 @@ def finish(record: dict[str, Any], out: Path, text: str) -> dict[str, Any]:
     flags = f" ({' '.join(m['cpu_flags'])})" if m.get("cpu_flags") else ""
     print()
     print(text)
-    print(f"machine: {m['cores']} cores, {m['cpu_model']}{flags}, load {m['loadavg_before'][0]:.2f} -> "
+    print(f"machine: {m['cores']} cores, {m['cpu_model']} [kind {m.get('cpu_kind')}]{flags}, load {m['loadavg_before'][0]:.2f} -> "
           f"{m['loadavg_after'][0]:.2f}")
     print(f"wrote {out}")
     return record

@@ -47,12 +47,14 @@ def _throughput(encode_q: Any, encode_d: Any, queries: list[str], docs: list[str
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON record (also written to ``--out``)."""
-    from pyterrier_hybrid.backends import BACKENDS, DEFAULT_BACKEND, DEFAULT_BATCH_SIZES
+    from pyterrier_hybrid.backends import BACKENDS, DEFAULT_BACKEND, default_batch_size, resolve_backend
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model spec or directory (default: the offline default)")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated subset of " + ", ".join(BACKENDS))
-    p.add_argument("--batch-sizes", default="8,16,32", help="batch sizes timed per backend")
+    concrete = [b for b in BACKENDS if b != "auto"]
+    p.add_argument("--backends", default=",".join(concrete), help="comma-separated subset of " + ", ".join(BACKENDS)
+                   + " ('auto' is reported as the backend it resolves to on this CPU)")
+    p.add_argument("--batch-sizes", default="8,16,32,64", help="batch sizes timed per backend")
     p.add_argument("--throughput-languages", default="ar,de,en,zh")
     p.add_argument("--n-queries", type=int, default=600, help="questions timed (round-robin over the languages)")
     p.add_argument("--n-docs", type=int, default=300, help="candidates timed")
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--map-limit-queries", type=int, default=300, help="questions per language in the mAP check")
     p.add_argument("--out", type=Path, default=RESULTS / "encoding.json")
     args = p.parse_args(argv)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    auto = resolve_backend("auto")
+    backends = list(dict.fromkeys(auto if b.strip() == "auto" else b.strip() for b in args.backends.split(",") if b.strip()))
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     load_before = os.getloadavg()
 
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     queries, docs = _texts("xquad-r", args.throughput_languages.split(","), args.n_queries, args.n_docs)
     print(f"timing {len(queries)} questions and {len(docs)} candidates "
-          f"({args.throughput_languages}), torch threads {torch.get_num_threads()}", flush=True)
+          f"({args.throughput_languages}), torch threads {torch.get_num_threads()}; 'auto' is {auto} on this CPU",
+          flush=True)
 
     raw_model = load_model(args.model)
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         quality: dict[str, dict[str, float]] = {}
         map_langs = [x for x in args.map_languages.split(",") if x]
         for backend, enc in encoders.items() if map_langs else []:
-            enc.batch_size = DEFAULT_BATCH_SIZES[backend]
+            enc.batch_size = default_batch_size(backend)
             res, secs = timed(lambda e=enc: evaluate(e, benchmark="xquad-r", languages=map_langs,
                                                      limit_queries=args.map_limit_queries, verbose=False))
             s = res.summary().iloc[0]
@@ -131,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "versions": versions(),
         "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "n_queries": len(queries), "n_docs": len(docs), "torch_threads": torch.get_num_threads(),
-                       "default_backend": DEFAULT_BACKEND, "default_batch_sizes": DEFAULT_BATCH_SIZES},
+                       "default_backend": DEFAULT_BACKEND, "auto_resolves_to": auto,
+                       "default_batch_sizes": {b: default_batch_size(b) for b in backends}},
         "raw_sentence_transformers": {"before": raw_before, "after": raw_after,
                                       "queries_per_s": base_q, "docs_per_s": base_d},
         "runs": runs,
@@ -142,8 +147,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = [["raw ST fp32 (bs 32)", "-", f"{base_q:.1f}", f"{base_d:.1f}", "1.00", "1.00", "1.00", "0 (ref.)"]]
     for r in runs:
         q = quality.get(r["backend"], {})
-        delta = f"{q['max_abs_delta']:.4f}" if "max_abs_delta" in q and r["batch_size"] == DEFAULT_BATCH_SIZES[
-            r["backend"]] else ""
+        delta = f"{q['max_abs_delta']:.4f}" if "max_abs_delta" in q and r["batch_size"] == default_batch_size(
+            r["backend"]) else ""
         rows.append([r["backend"], r["batch_size"], f"{r['queries_per_s']:.1f}", f"{r['docs_per_s']:.1f}",
                      f"{r['speedup_queries']:.2f}", f"{r['speedup_docs']:.2f}", f"{r['speedup_mixed']:.2f}", delta])
     drift = raw_after["docs_per_s"] / raw_before["docs_per_s"]

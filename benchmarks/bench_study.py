@@ -108,6 +108,41 @@ def _table(rows: list[tuple[str, float, str]]) -> str:
     return "\n".join(lines)
 
 
+def _compare_backends(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    """The whole study (cold cache: encoding, scoring, measuring) once per backend."""
+    from pyterrier_hybrid import DenseEncoder, VectorCache, evaluate
+
+    runs: dict[str, Any] = {}
+    for requested in [b.strip() for b in args.compare_backends.split(",") if b.strip()]:
+        with tempfile.TemporaryDirectory(prefix="bench-study-cmp-") as tmpdir:
+            enc = DenseEncoder(args.model, backend=requested, batch_size=args.batch_size,
+                               cache=VectorCache(Path(tmpdir) / "vectors"))
+            c0 = time.process_time()
+            res, secs = timed(lambda e=enc: evaluate(e, benchmark=args.benchmark, languages=names,
+                                                     limit_queries=args.limit_queries, verbose=False))
+            summary = {k: float(v) for k, v in res.summary().iloc[0].items()}
+            runs[requested] = {"backend": enc.backend, "batch_size": enc.batch_size, "study_s": secs,
+                               "study_cpu_s": time.process_time() - c0, "summary": summary}
+            print(f"  study with backend {requested} ({enc.backend}, batch {enc.batch_size}): {secs:.1f}s; "
+                  f"mono {summary['mono_map']:.4f} cross {summary['cross_map']:.4f} multi {summary['multi_map']:.4f}",
+                  flush=True)
+    first = next(iter(runs.values()))
+    for r in runs.values():
+        r["wall_ratio"] = r["study_s"] / first["study_s"]
+        r["delta"] = {k: r["summary"][k] - first["summary"][k] for k in ("mono_map", "cross_map", "multi_map")}
+    return runs
+
+
+def _compare_table(compare: dict[str, Any]) -> str:
+    lines = [f"{'backend':<22} {'batch':>5} {'study s':>9} {'x first':>8}  mono / cross / multi mAP (delta)", "-" * 96]
+    for name, r in compare.items():
+        s, d = r["summary"], r["delta"]
+        lines.append(f"{name + ' (' + r['backend'] + ')':<22} {r['batch_size']:>5} {r['study_s']:>9.1f} "
+                     f"{r['wall_ratio']:>8.3f}  " + " / ".join(f"{s[k]:.4f} ({d[k]:+.4f})"
+                                                          for k in ("mono_map", "cross_map", "multi_map")))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON record (also written to ``--out``)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,7 +152,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--pairs-for-baseline", type=int, default=4, help="language pairs timed with pt.Experiment")
     p.add_argument("--multi-queries", type=int, default=200,
                    help="queries of the one timed multi setting (full rankings of the pool are large)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=None, help="encoding batch size (default: the backend's)")
+    p.add_argument("--backend", default=None, help="encoding backend of the floor/study/baseline (default: auto)")
+    p.add_argument("--compare-backends", default=None,
+                   help="e.g. torch,auto: the whole study per backend, each on a cold cache; wall-time ratios and "
+                        "mAP deltas against the first")
+    p.add_argument("--compare-only", action="store_true", help="run only --compare-backends (no floor, no baseline)")
     p.add_argument("--model", default=None, help="model spec or directory (default: the offline default)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/study_<benchmark>.json)")
     args = p.parse_args(argv)
@@ -134,9 +174,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_docs = sum(len(d.docnos) for d in langs.values())
     print(f"{args.benchmark}: {len(names)} languages, {n_queries} questions, {n_docs} candidates", flush=True)
 
+    compare = _compare_backends(args, names) if args.compare_backends else None
+    if args.compare_only:
+        if compare is None:
+            p.error("--compare-only needs --compare-backends")
+        record = {"date": now(), "machine": machine(load_before), "versions": versions(),
+                  "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                                 "languages": names, "n_queries": n_queries, "n_docs": n_docs},
+                  "compare_backends": compare}
+        write_json(Path(out), record)
+        print(_compare_table(compare))
+        print(f"wrote {out}")
+        return record
+
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmpdir:
         tmp = Path(tmpdir)
-        encoder, load_s = timed(lambda: DenseEncoder(args.model, batch_size=args.batch_size,
+        encoder, load_s = timed(lambda: DenseEncoder(args.model, backend=args.backend, batch_size=args.batch_size,
                                                       cache=VectorCache(tmp / "vectors")))
         _, fingerprint_s = timed(lambda: encoder.fingerprint)
 
@@ -199,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target": {"study_over_encode_only_max": 1.10, "met": ratios["study_over_encode_only"] <= 1.10},
         "baseline": {**base, "extrapolation": EXTRAPOLATION},
         "study_summary": summary,
+        "backend": encoder.backend,
+        **({"compare_backends": compare} if compare else {}),
     }
     write_json(Path(out), record)
 
@@ -223,6 +278,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, "
           f"load {load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
     print(f"summary: {summary}")
+    if compare:
+        print(_compare_table(compare))
     print(f"wrote {out}")
     return record
 

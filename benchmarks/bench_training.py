@@ -1,5 +1,5 @@
-"""Training cost: the hybrid sampler vs sentence-transformers' default sampler, and frozen vs
-trainable word embeddings.
+"""Training cost: the hybrid sampler vs sentence-transformers' default sampler, and what a step costs
+in fp32 vs bf16 mixed precision, with frozen word embeddings and with fused AdamW, phase by phase.
 
 In one run:
 
@@ -7,8 +7,11 @@ a. **sampler**: milliseconds to produce one batch of indices, ``HybridBatchSampl
    vs sentence-transformers' ``DefaultBatchSampler`` (shuffled, no language structure), over the
    same views dataset (one epoch each);
 b. **steps**: ``pyterrier_hybrid.train`` for ``--steps`` optimizer steps per configuration
-   (trainable / frozen word embeddings, same seed, data and batches); the per-step wall time is
-   read from ``training_log.jsonl`` (step 1, which includes data loading warm-up, is dropped).
+   (``--configs``: precision fp32 / bf16, trainable / frozen word embeddings, AdamW / fused AdamW;
+   same seed, data and batches); the per-step wall time is read from ``training_log.jsonl`` (step 1,
+   which includes warm-up, is dropped) and split into phases by a trainer callback and forward hooks:
+   data (sampling, tokenizing, collating), forward (the encoder on the three columns and the loss),
+   backward, optimizer (AdamW step, scheduler, zeroing).
 
 Run: ``LAREQA_DATA_DIR=/work/shared/data python benchmarks/bench_training.py``. Prints a table
 and writes JSON (``benchmarks/results/training.json`` by default).
@@ -39,6 +42,45 @@ def _step_times(log: Path) -> list[float]:
     return list(np.diff(secs))  # drops step 1 (its time includes the warm-up)
 
 
+#: Configuration name -> train() options.
+CONFIGS = {
+    "fp32": {"precision": "fp32"},
+    "fp32-frozen": {"precision": "fp32", "freeze_embeddings": True},
+    "bf16": {"precision": "bf16"},
+    "bf16-frozen": {"precision": "bf16", "freeze_embeddings": True},
+    "bf16-fused": {"precision": "bf16", "optimizer": "adamw_torch_fused"},
+    "bf16-frozen-fused": {"precision": "bf16", "freeze_embeddings": True, "optimizer": "adamw_torch_fused"},
+}
+
+
+def _phase_timer(model: Any) -> Any:
+    """A TrainerCallback that splits each step into data / forward / backward / optimizer seconds."""
+    from transformers import TrainerCallback
+
+    class PhaseTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.steps: list[dict[str, float]] = []
+            self.fwd = 0.0
+            self._t_fwd = self._t_begin = self._t_pre = self._t_end = None
+            model.register_forward_pre_hook(lambda *a: setattr(self, "_t_fwd", time.perf_counter()))
+            model.register_forward_hook(lambda *a: setattr(self, "fwd", self.fwd + time.perf_counter() - self._t_fwd))
+
+        def on_step_begin(self, args, state, control, **kw):
+            self._t_begin, self.fwd = time.perf_counter(), 0.0
+
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            self._t_pre = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            now = time.perf_counter()
+            data = self._t_begin - self._t_end if self._t_end is not None else float("nan")
+            self.steps.append({"data": data, "forward": self.fwd, "backward": self._t_pre - self._t_begin - self.fwd,
+                               "optimizer": now - self._t_pre})
+            self._t_end = now
+
+    return PhaseTimer()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON record (also written to ``--out``)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=4, help="optimizer steps per configuration (>= 2)")
     p.add_argument("--max-examples", type=int, default=None)
+    p.add_argument("--configs", default="fp32,bf16,bf16-frozen,bf16-fused,bf16-frozen-fused",
+                   help="comma-separated subset of " + ", ".join(CONFIGS) + " (the first is the baseline)")
     p.add_argument("--out", type=Path, default=RESULTS / "training.json")
     args = p.parse_args(argv)
     if args.steps < 2:
@@ -68,19 +112,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"sampler: hybrid {hybrid_ms:.3f} ms/batch ({hybrid_n} batches), default {default_ms:.3f} ms/batch "
           f"({default_n} batches)", flush=True)
 
-    configs = {"trainable": False, "frozen": True}
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    bad = [c for c in configs if c not in CONFIGS]
+    if bad or not configs:
+        p.error(f"unknown configs {bad}; valid: {', '.join(CONFIGS)}")
+    from pyterrier_hybrid import load_model
+
     steps: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        for name, freeze in configs.items():
-            res, wall = timed(lambda n=name, f=freeze: train(
-                args.model, args.train, sampling="hybrid", alpha=0.5, steps=args.steps, batch_size=args.batch_size,
-                freeze_embeddings=f, eval_fraction=0, languages=languages, max_examples=args.max_examples,
-                out=Path(tmp) / n, verbose=False, seed=0))
+        for name in configs:
+            model = load_model(args.model)
+            timer = _phase_timer(model)
+            res, wall = timed(lambda n=name, m=model, t=timer: train(
+                m, args.train, sampling="hybrid", alpha=0.5, steps=args.steps, batch_size=args.batch_size,
+                eval_fraction=0, languages=languages, max_examples=args.max_examples, out=Path(tmp) / n,
+                verbose=False, seed=0, callbacks=[t], **CONFIGS[n]))
             times = _step_times(res.log_path)
-            steps[name] = {"step_s": times, "mean_step_s": float(np.mean(times)), "wall_s": wall,
+            phases = {k: float(np.nanmean([s[k] for s in timer.steps[1:]])) for k in timer.steps[0]}
+            steps[name] = {"options": CONFIGS[name], "step_s": times, "mean_step_s": float(np.mean(times)),
+                           "phases_s": phases, "wall_s": wall,
+                           "precision": res.config["options"]["precision"],
                            "frozen_parameters": res.config["model"]["frozen_parameters"],
                            "parameters": res.config["model"]["parameters"]}
-            print(f"  {name}: {np.mean(times):.2f} s/step (steps 2..{args.steps}), wall {wall:.0f}s", flush=True)
+            print(f"  {name}: {np.mean(times):.2f} s/step (steps 2..{args.steps}), "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()) + f"; wall {wall:.0f}s", flush=True)
+    base = steps[configs[0]]["mean_step_s"]
     mean_step = float(np.mean([s["mean_step_s"] for s in steps.values()]))
     record = {
         "date": now(),
@@ -92,16 +148,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "hybrid_over_default": hybrid_ms / default_ms,
                     "hybrid_share_of_step": hybrid_ms / 1000 / mean_step},
         "steps": steps,
-        "ratios": {"frozen_over_trainable": steps["frozen"]["mean_step_s"] / steps["trainable"]["mean_step_s"]},
+        "ratios": {f"speedup_{n}": base / s["mean_step_s"] for n, s in steps.items()},
     }
-    rows = [["sampler: HybridBatchSampler", f"{hybrid_ms:.3f} ms/batch",
+    rows = [["sampler: HybridBatchSampler", f"{hybrid_ms:.3f} ms", "", "", "", "", "",
              f"{hybrid_ms / default_ms:.2f} x default, {100 * hybrid_ms / 1000 / mean_step:.3f} % of a step"],
-            ["sampler: ST DefaultBatchSampler", f"{default_ms:.3f} ms/batch", ""]]
+            ["sampler: ST DefaultBatchSampler", f"{default_ms:.3f} ms", "", "", "", "", "", ""]]
     for name, s in steps.items():
-        rows.append([f"step, {name} word embeddings", f"{s['mean_step_s']:.2f} s",
+        ph = s["phases_s"]
+        rows.append([f"step: {name}", f"{s['mean_step_s']:.2f} s", f"{ph['data']:.2f}", f"{ph['forward']:.2f}",
+                     f"{ph['backward']:.2f}", f"{ph['optimizer']:.2f}", f"{base / s['mean_step_s']:.2f}",
                      f"{len(s['step_s'])} steps timed, batch {args.batch_size}"])
-    rows.append(["frozen / trainable", f"{record['ratios']['frozen_over_trainable']:.2f}", ""])
-    return finish(record, args.out, table(["what", "time", "note"], rows))
+    return finish(record, args.out, table(["what", "time", "data", "forward", "backward", "optimizer",
+                                           f"x {configs[0]}", "note"], rows))
 
 
 if __name__ == "__main__":

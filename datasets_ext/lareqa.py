@@ -10,14 +10,16 @@ Ids (unique across a whole multilingual pool, parseable without any lookup):
 - query ``"{lang}_{qa_id}"``, e.g. ``"ar_56beb4343aeaaa14008c925b"``
 - doc ``"{lang}_{paragraph}_{sentence}"``, e.g. ``"ar_12_3"`` (0-based indexes in that
   language's file)
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: ir_datasets' exporters and PyTerrier's text
+loader read the record classes' ``__annotations__`` and only handle real types (``str``), not
+the strings that postponed evaluation would leave there.
+"""
 
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -47,7 +49,8 @@ QRELS_DEFS = {1: "the sentence whose span contains the answer start"}
 
 
 class LareqaDataError(ValueError):
-    """A benchmark file is missing, corrupt (md5 mismatch, truncated) or malformed."""
+    """A benchmark file is missing (not in ``$LAREQA_DATA_DIR``, download failed), corrupt (md5
+    mismatch, truncated) or malformed."""
 
 
 class UnknownDatasetError(KeyError):
@@ -161,14 +164,23 @@ def _fetch(bench: Benchmark, lang: str) -> Path:
                 f"out as {bench.name}/{{lang}}.json for {', '.join(bench.languages)} (unset it to download)"
             )
         source, mirror = str(local), LocalDownload(local, mkdir=False)
+        network_errors: tuple[type[Exception], ...] = ()
     else:
         source, mirror = bench.url(lang), RequestsDownload(bench.url(lang))
+        # ConnectionError, Timeout, HTTPError: what requests raises once ir_datasets' retries are spent
+        network_errors = (ir_datasets.lazy_libs.requests().exceptions.RequestException,)
     try:
         Download([mirror], cache_path=str(cache), expected_md5=expected).path()
     except HashVerificationError as e:
         raise LareqaDataError(
             f"md5 mismatch for {bench.name}/{lang}.json from {source}: {e}. The file is corrupt or "
             f"truncated; nothing was cached. Expected the upstream file of commit {bench.commit}."
+        ) from e
+    except network_errors as e:
+        raise LareqaDataError(
+            f"cannot download {bench.name}/{lang}.json from {source} ({type(e).__name__}: {e}). "
+            f"Offline? Set {DATA_DIR_ENV} to a directory laid out as {bench.name}/{{lang}}.json "
+            f"(the files of commit {bench.commit}, md5-verified), or put this file at {cache}."
         ) from e
     return cache
 
@@ -247,10 +259,12 @@ class _ListIter:
 
 
 class _MemoryDocstore(Docstore):
-    def __init__(self, docs: list[LareqaDoc]):
-        super().__init__(LareqaDoc, "doc_id")
+    """A docstore over parsed records (docs, or queries for ``lookup --qid``), by their id field."""
+
+    def __init__(self, docs: list[tuple], cls: type = LareqaDoc, id_field: str = "doc_id"):
+        super().__init__(cls, id_field)
         self._docs = docs
-        self._by_id = {d.doc_id: d for d in docs}
+        self._by_id = {getattr(d, id_field): d for d in docs}
 
     def get_many_iter(self, doc_ids):
         for did in doc_ids:
@@ -303,15 +317,20 @@ class Selection:
 
 
 class LareqaDocs(BaseDocs):
-    def __init__(self, sel: Selection):
+    """Docs handler. ``count_hint`` (ir_datasets' ``count_hint``) gives the count from metadata."""
+
+    def __init__(self, sel: Selection, count_hint: Callable[[], int | None] | None = None):
         super().__init__()
         self._sel = sel
+        self._count_hint = count_hint
 
     def docs_iter(self):
         return _ListIter(self._sel.docs())
 
     def docs_count(self) -> int:
-        return len(self._sel.docs())
+        """From the metadata when known (no file is read), else by parsing the files."""
+        count = self._count_hint() if self._count_hint is not None else None
+        return count if count is not None else len(self._sel.docs())
 
     def docs_cls(self):
         return LareqaDoc
@@ -336,6 +355,10 @@ class LareqaQueries(BaseQueries):
 
     def queries_cls(self):
         return GenericQuery
+
+    def queries_store(self) -> _MemoryDocstore:
+        """Queries by ``query_id`` (what ``ir_datasets lookup --qid`` asks for)."""
+        return _MemoryDocstore(self._sel.queries(), GenericQuery, "query_id")
 
     def queries_namespace(self) -> str:
         return self._sel.bench.name

@@ -1,8 +1,9 @@
 """pyterrier-hybrid: hybrid batch training and language-pair evaluation of multilingual
 dense retrievers, as PyTerrier transformers, ir_datasets entries and ir_measures measures.
 
-Importing this package registers the XQuAD-R and MLQA-R datasets with ir_datasets (light);
-everything that needs torch is imported lazily on first attribute access.
+Importing this package registers the XQuAD-R and MLQA-R datasets with ir_datasets and the
+RankDistance measure with ir_measures (light); everything that needs torch is imported lazily
+on first attribute access.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import importlib
 from typing import Any
 
 import datasets_ext  # noqa: F401  (registers xquad-r/*, mlqa-r/* with ir_datasets)
+
+from . import measures  # noqa: F401  (registers RankDistance with ir_measures; numpy only, no torch)
 
 __version__ = "0.1.0"
 

@@ -19,22 +19,17 @@ tools optimum drives. Exported and quantized models are cached (atomically, unde
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
-import shutil
-import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .cache import home_dir
 from .cpu import cpu_kind, native_bf16
+from .fs import atomic_write_text, home_dir, locked_build
 
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZES", "ISA_DEPENDENT", "BackendError", "apply_backend", "default_batch_size",
            "onnx_model_path", "resolve_backend"]
@@ -129,27 +124,6 @@ class _ExportWrapper(torch.nn.Module):
         return self.net(**dict(zip(self.names, inputs, strict=True)), return_dict=True).last_hidden_state
 
 
-@contextlib.contextmanager
-def _locked_build(final: Path) -> Iterator[Path | None]:
-    """Yields a temp path to build into (renamed to ``final`` on success), or None when another
-    process built ``final`` meanwhile."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if final.exists():
-            yield None
-            return
-        tmp = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            yield tmp
-            os.replace(tmp, final)
-        finally:
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
-
-
 def onnx_model_path(model: Any, fingerprint: str, backend: str = "onnx", *, cache_dir: str | os.PathLike | None = None,
                     verbose: bool = False) -> Path:
     """The cached ONNX file of ``model`` for ``backend`` (``onnx`` or ``onnx-int8``), exported /
@@ -163,18 +137,18 @@ def onnx_model_path(model: Any, fingerprint: str, backend: str = "onnx", *, cach
     fp32 = folder / "model.onnx"
     names = _input_names(model)
     if not fp32.exists():
-        with _locked_build(fp32) as tmp:
+        with locked_build(fp32) as tmp:
             if tmp is not None:
                 if verbose:
                     log.warning("exporting the model to ONNX (once; cached in %s)", folder)
                 _export(model, names, tmp)
                 meta = {"fingerprint": fingerprint, "inputs": names, "recipe": _RECIPE}
-                (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+                atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
     if backend == "onnx":
         return fp32
     int8 = folder / "model-int8.onnx"
     if not int8.exists():
-        with _locked_build(int8) as tmp:
+        with locked_build(int8) as tmp:
             if tmp is not None:
                 if verbose:
                     log.warning("quantizing the ONNX model to int8 (once; cached in %s)", folder)

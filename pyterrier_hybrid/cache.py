@@ -14,13 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .fs import home_dir  # re-exported: other modules and tests import it here
+
 __all__ = ["VectorCache", "home_dir"]
-
-
-def home_dir() -> Path:
-    """``$PYTERRIER_HYBRID_HOME``, else ``~/.cache/pyterrier_hybrid``."""
-    env = os.environ.get("PYTERRIER_HYBRID_HOME")
-    return Path(env) if env else Path.home() / ".cache" / "pyterrier_hybrid"
 
 
 class VectorCache:

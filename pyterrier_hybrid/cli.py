@@ -81,8 +81,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             max_passage_length=args.max_passage_length, prompts=args.prompts,
             freeze_embeddings=args.freeze_embeddings, cached_loss=args.cached_loss,
             mini_batch_size=args.mini_batch_size, save_steps=args.save_steps, eval_fraction=args.eval_fraction,
-            keep=args.keep, out=args.out, resume=args.resume, seed=args.seed, languages=args.languages,
-            max_examples=args.max_examples, verbose=not args.quiet,
+            keep=args.keep, precision=args.precision, optimizer=args.optimizer, out=args.out, resume=args.resume,
+            seed=args.seed, languages=args.languages, max_examples=args.max_examples, verbose=not args.quiet,
         )
     except TrainingDivergedError as e:
         print(f"pyterrier-hybrid: error: {e}", file=sys.stderr)
@@ -114,7 +114,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, save_steps=args.save_steps, keep=args.keep,
         freeze_embeddings=args.freeze_embeddings, train_languages=args.train_languages,
         eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
-        verbose=not args.quiet,
+        verbose=not args.quiet, precision=args.precision, optimizer=args.optimizer,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
         print(summary_table(result).to_string())
@@ -132,6 +132,7 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
         languages=args.train_languages, alpha=args.alpha, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, save_steps=args.save_steps, keep=args.keep, eval_languages=args.eval_languages,
         limit_queries=args.limit_queries, backend=args.backend, out=args.out, verbose=not args.quiet,
+        precision=args.precision, optimizer=args.optimizer,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(table.to_string(index=False))
@@ -158,6 +159,13 @@ def _keep_option(p: argparse.ArgumentParser) -> None:
                    help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
 
 
+def _precision_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",  # train.PRECISIONS
+                   help="training arithmetic: bf16 mixed precision where the CPU has native bf16 (auto), or fixed")
+    p.add_argument("--optimizer", choices=["adamw_torch", "adamw_torch_fused"], default="adamw_torch",
+                   help="AdamW implementation (train.OPTIMIZERS)")
+
+
 def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     """Options shared by the commands that train several models and evaluate them together."""
     from .backends import BACKENDS, DEFAULT_BACKEND
@@ -171,6 +179,7 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
     _keep_option(p)
+    _precision_options(p)
     p.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
     p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
@@ -228,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save-steps", type=int, help="checkpoint + validation interval (default: --steps)")
     t.add_argument("--eval-fraction", type=float, default=0.1, help="held-out fraction for the validation loss")
     _keep_option(t)
+    _precision_options(t)
     t.add_argument("--languages", "--train-languages", dest="languages", type=_csv,
                    help="training languages, e.g. ar,en,zh (default: all of the source)")
     t.add_argument("--max-examples", type=int, help="first N examples of the source")

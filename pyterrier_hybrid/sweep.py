@@ -31,7 +31,7 @@ import pandas as pd
 from ._callable import make_module_callable
 from .report import _clean, atomic_write
 from .study import StudyResult, evaluate
-from .train import CONFIG_NAME, LOG_NAME, kept_checkpoint, resolve_alpha, train
+from .train import CONFIG_NAME, LOG_NAME, kept_checkpoint, resolve_alpha, resolve_precision, train
 from .train_data import check_leakage
 
 __all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep", "train_or_reuse", "train_root"]
@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Options that must match for a finished model to be reused.
 _MATCH = ("sampling", "alpha", "steps", "batch_size", "lr", "seed", "languages", "freeze_embeddings", "source",
-          "keep")
-_DEFAULTS = {"keep": "best"}  # options older runs did not record
+          "keep", "precision", "optimizer")
+_DEFAULTS = {"keep": "best", "precision": "fp32", "optimizer": "adamw_torch"}  # options older runs did not record
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ def train_or_reuse(model: Any, train_source: Any, run_dir: Path, *, label: str, 
     (model path, steps, best checkpoint and validation loss, training seconds)."""
     wanted = {"sampling": sampling, "alpha": alpha, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
               "languages": languages, "freeze_embeddings": freeze_embeddings, "source": str(train_source),
-              "keep": keep}
+              "keep": keep, "precision": resolve_precision(train_options.get("precision", "auto")),
+              "optimizer": train_options.get("optimizer", "adamw_torch")}
     if _finished(run_dir, wanted):
         log.warning("%s: trained already, reusing %s", label, run_dir / "model")
     else:

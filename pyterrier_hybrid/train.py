@@ -15,8 +15,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,12 +26,14 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from transformers import TrainerCallback
 
 from ._callable import make_module_callable
+from .cpu import cpu_record
+from .fs import atomic_dir, atomic_write_text
 from .models import load_model, model_fingerprint, resolve_prompts
-from .report import atomic_write
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_data import describe_source, load_source, split_validation
 
-__all__ = ["KEEP", "SAMPLINGS", "TrainResult", "TrainingDivergedError", "kept_checkpoint", "resolve_alpha", "train"]
+__all__ = ["KEEP", "PRECISIONS", "SAMPLINGS", "TrainResult", "TrainingDivergedError", "kept_checkpoint", "resolve_alpha",
+           "resolve_precision", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 SAMPLINGS = {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
 #: Which checkpoint becomes ``out/model``: the lowest validation loss, or the last step.
 KEEP = ("best", "last")
+#: Training arithmetic: ``auto`` is bf16 mixed precision where the CPU computes bf16 natively (AMX or
+#: AVX512-bf16), fp32 elsewhere. Master weights and optimizer state stay fp32 either way.
+PRECISIONS = ("auto", "fp32", "bf16")
+#: AdamW implementations (transformers ``optim`` names); the fused one is one kernel per parameter group.
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
 LOG_NAME = "training_log.jsonl"
 CONFIG_NAME = "train_config.json"
 
@@ -63,6 +68,29 @@ def resolve_alpha(sampling: str, alpha: float | None = 0.5) -> float:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"alpha must be in [0, 1] (1 = X-X-mono, 0 = X-Y), got {value}")
     return float(value)
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """``fp32`` or ``bf16``: ``auto`` follows the CPU (:func:`pyterrier_hybrid.cpu.native_bf16`); an
+    explicit ``bf16`` without native bf16 (or on a GPU without it) runs, with a warning that it is slow."""
+    from .cpu import native_bf16
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if _cuda():
+        import torch
+
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = native_bf16()
+    if precision == "auto":
+        return "bf16" if native else "fp32"
+    if precision == "bf16" and not native:
+        import warnings
+
+        warnings.warn("precision 'bf16' without native bf16 (no AMX, no AVX512-bf16): torch emulates it and trains "
+                      "slower than fp32; use precision 'auto' or 'fp32'", stacklevel=3)
+    return precision
 
 
 @dataclass
@@ -161,11 +189,7 @@ def _truncate_log(log_path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:
             continue
-    _atomic_write(log_path, "".join(s + "\n" for s in keep))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write_text(log_path, "".join(s + "\n" for s in keep))
 
 
 def _versions() -> dict[str, str]:
@@ -220,11 +244,14 @@ def train(
     save_steps: int | None = None,
     eval_fraction: float = 0.1,
     keep: str = "best",
+    precision: str = "auto",
+    optimizer: str = "adamw_torch",
     out: str | os.PathLike = "runs/train",
     resume: bool = False,
     seed: int = 0,
     languages: Sequence[str] | None = None,
     max_examples: int | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
     verbose: bool = True,
 ) -> TrainResult:
     """Fine-tune ``model`` (a spec for :func:`load_model` or a SentenceTransformer) on ``source``.
@@ -236,7 +263,11 @@ def train(
     validation) interval, default ``steps``. ``eval_fraction`` of the examples (by pid) is held out
     for the validation loss that picks the best checkpoint (0: no validation, the last step is
     kept). ``keep``: ``best`` (lowest validation loss) or ``last`` (the last step; the validation
-    loss is still logged). ``prompts``: default the model's stored prompts (query prompt on ``anchor``, document
+    loss is still logged). ``precision``: ``auto`` (bf16 mixed precision where the CPU has native
+    bf16, else fp32), ``fp32`` or ``bf16``; recorded, and a resumed run keeps its precision.
+    ``optimizer``: a transformers ``optim`` name (``adamw_torch``, ``adamw_torch_fused``).
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects (e.g. timing, logging services).
+    ``prompts``: default the model's stored prompts (query prompt on ``anchor``, document
     prompt on positives and negatives). Returns a :class:`TrainResult`; raises
     :class:`TrainingDivergedError` on a NaN / infinite loss.
     """
@@ -255,6 +286,9 @@ def train(
         raise ValueError(f"lr must be > 0, got {lr}")
     if keep not in KEEP:
         raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    precision_requested, precision = precision, resolve_precision(precision)
     prompts = resolve_prompts(prompts)
 
     # ---- data (all checks before the model is loaded)
@@ -290,6 +324,10 @@ def train(
         if _is_main_process():
             _truncate_log(log_path, int(state["global_step"]))
         old = json.loads((out / CONFIG_NAME).read_text()) if (out / CONFIG_NAME).exists() else {}
+        was = old.get("options", {}).get("precision", "fp32")  # runs before the option were fp32
+        if was != precision:
+            raise ValueError(f"{out} was trained in {was}; resuming it in {precision} would mix precisions in one "
+                             f"run: pass precision={was!r} (CLI --precision {was}) or start a new run")
         now = _jsonable(dict(sampling=sampling, alpha=alpha, batch_size=batch_size, seed=seed, languages=languages,
                              num_negatives=num_negatives, source=describe_source(source)))
         changed = [k for k, v in now.items() if k in old.get("options", {}) and old["options"][k] != v]
@@ -338,17 +376,18 @@ def train(
             max_query_length=max_query_length, max_passage_length=max_passage_length, prompts=prompts,
             freeze_embeddings=freeze_embeddings, cached_loss=cached_loss, mini_batch_size=mini_batch_size,
             save_steps=save_steps, eval_fraction=eval_fraction, keep=keep, seed=seed, languages=languages,
-            max_examples=max_examples, source=describe_source(source), optimizer="adamw_torch",
-            lr_scheduler="linear")),
+            max_examples=max_examples, source=describe_source(source), optimizer=optimizer,
+            lr_scheduler="linear", precision=precision, precision_requested=precision_requested)),
         "data": {"examples": len(examples), "train_examples": len(train_ex), "validation_examples": len(val_ex),
                  "train_rows": len(views), "validation_batches": len(eval_batches),
                  "languages": list(probe.languages), "steps_per_epoch": steps_per_epoch,
                  "validation_pids": [ex.pid for ex in val_ex]},
         "versions": _versions(),
+        "cpu": cpu_record(),
         "resumed_from": resume_from,
     }
     if _is_main_process():
-        _atomic_write(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
     # ---- trainer
     eval_dataset = val_views.dataset if (val_views is not None and eval_batches) else None
@@ -362,7 +401,8 @@ def train(
         weight_decay=weight_decay,
         warmup_steps=float(warmup_ratio) if warmup_ratio < 1 else int(warmup_ratio),
         lr_scheduler_type="linear",
-        optim="adamw_torch",
+        optim=optimizer,
+        bf16=precision == "bf16",
         logging_steps=1,
         logging_nan_inf_filter=False,
         save_strategy="steps",
@@ -395,7 +435,7 @@ def train(
     callback = _StepLogCallback(log_path, factory, ckpt_dir)
     trainer = SentenceTransformerTrainer(
         model=st_model, args=args, train_dataset=views.dataset, eval_dataset=eval_dataset, loss=loss,
-        data_collator=collator, callbacks=[callback],
+        data_collator=collator, callbacks=[callback, *callbacks],
     )
     if not verbose:
         from transformers.trainer_callback import PrinterCallback
@@ -408,15 +448,12 @@ def train(
     best = trainer.state.best_model_checkpoint
     kept = kept_checkpoint(ckpt_dir, keep, best, trainer.state.global_step)
     if _is_main_process():
-        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".model."))
-        st_model.save(str(tmp))
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        os.replace(tmp, model_dir)
+        with atomic_dir(model_dir, replace=True) as tmp:  # the old model stays until the new one is in place
+            st_model.save(str(tmp))
         config["result"] = {"global_step": trainer.state.global_step,
                             "best_checkpoint": best, "best_eval_loss": trainer.state.best_metric,
                             "kept_checkpoint": kept}
-        _atomic_write(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     st_model.eval()
     return TrainResult(st_model, out, model_dir, log_path, trainer.state.global_step, best, config, kept)
 

@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .fs import atomic_write
+
 __all__ = [
     "DataLeakageWarning",
     "LangItem",
@@ -274,13 +276,15 @@ def from_jsonl(path: str | os.PathLike, languages: Sequence[str] | None = None) 
 def to_jsonl(examples: Iterable[ParallelExample], path: str | os.PathLike) -> Path:
     """Write examples in the :func:`from_jsonl` format (atomically)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for ex in examples:
-            langs = {lang: {"query": it.query, "positive": it.positive, "negatives": list(it.negatives),
-                            "positive_id": it.positive_id} for lang, it in ex.langs.items()}
-            f.write(json.dumps({"id": ex.pid, "langs": langs}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for ex in examples:
+                langs = {lang: {"query": it.query, "positive": it.positive, "negatives": list(it.negatives),
+                                "positive_id": it.positive_id} for lang, it in ex.langs.items()}
+                f.write(json.dumps({"id": ex.pid, "langs": langs}, ensure_ascii=False) + "\n")
+
+    atomic_write(path, write)
     return path
 
 

@@ -52,7 +52,9 @@ def test_bench_encoding_smoke(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     record = json.loads(out.read_text())
     assert {"date", "machine", "versions", "parameters", "raw_sentence_transformers", "runs", "quality"} <= set(record)
     assert isinstance(record["machine"]["cpu_flags"], list) and record["machine"]["cpu_model"]
-    backends = ["torch", "torch-int8", "onnx", "onnx-int8"]
+    assert record["machine"]["cpu_kind"] in {"amx", "avx512-bf16", "avx512", "avx2", "baseline"}
+    assert record["parameters"]["auto_resolves_to"] in {"torch", "torch-bf16"}
+    backends = ["torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8"]
     assert [(r["backend"], r["batch_size"]) for r in record["runs"]] == [(b, s) for b in backends for s in (4, 8)]
     assert all(r["queries_per_s"] > 0 and r["docs_per_s"] > 0 and r["speedup_mixed"] > 0 for r in record["runs"])
     assert set(record["quality"]) == set(backends)
@@ -63,13 +65,20 @@ def test_bench_encoding_smoke(tiny_model_dir, data_dir, tmp_path, monkeypatch):
 def test_bench_training_smoke(tiny_model_dir, data_dir, tmp_path):
     bench = _load("bench_training")
     out = tmp_path / "train.json"
-    bench.main(["--model", str(tiny_model_dir), "--languages", "en,de,es", "--batch-size", "4", "--steps", "3",
-                "--max-examples", "300", "--out", str(out)])
+    bench.main(["--model", str(tiny_model_dir), "--languages", "en,de,es", "--batch-size", "4", "--steps", "4",
+                "--max-examples", "300", "--configs", "fp32,bf16-frozen-fused", "--out", str(out)])
     record = json.loads(out.read_text())
     assert record["sampler"]["hybrid_ms_per_batch"] > 0 and record["sampler"]["default_ms_per_batch"] > 0
-    for name in ("trainable", "frozen"):
-        assert len(record["steps"][name]["step_s"]) == 2 and record["steps"][name]["mean_step_s"] > 0
-    assert record["steps"]["frozen"]["frozen_parameters"] > 0 == record["steps"]["trainable"]["frozen_parameters"]
+    steps = record["steps"]
+    assert list(steps) == ["fp32", "bf16-frozen-fused"]
+    for s in steps.values():
+        assert len(s["step_s"]) == 3 and s["mean_step_s"] > 0
+        assert set(s["phases_s"]) == {"data", "forward", "backward", "optimizer"}
+        assert all(v >= 0 for v in s["phases_s"].values())
+        assert sum(s["phases_s"].values()) <= 1.5 * s["mean_step_s"] + 0.05  # the phases partition the step
+    assert steps["fp32"]["precision"] == "fp32" and steps["bf16-frozen-fused"]["precision"] == "bf16"
+    assert steps["bf16-frozen-fused"]["frozen_parameters"] > 0 == steps["fp32"]["frozen_parameters"]
+    assert record["ratios"]["speedup_fp32"] == 1.0
 
 
 def test_bench_index_smoke(tmp_path):

@@ -36,8 +36,11 @@ ML_PAIR_QUERIES = {
 
 
 def counts(dsid: str) -> tuple[int, int, int]:
+    """Counts by parsing the files; the stored counts (ir_datasets metadata) must agree."""
     ds = ir_datasets.load(dsid)
-    return ds.docs_count(), len(list(ds.queries_iter())), len(list(ds.qrels_iter()))
+    parsed = len(list(ds.docs_iter())), len(list(ds.queries_iter())), len(list(ds.qrels_iter()))
+    assert (ds.docs_count(), ds.queries_count(), ds.qrels_count()) == parsed, dsid
+    return parsed
 
 
 def test_xquad_r_pool_counts():
@@ -223,7 +226,7 @@ def test_md5_mismatch_and_truncation_leave_nothing(fresh_cache, data_dir, tmp_pa
         datasets_ext.XQUAD_R.path("en")
     copy.write_bytes((data_dir / "xquad-r" / "en.json").read_bytes()[:1000])
     with pytest.raises(LareqaDataError, match="corrupt or truncated"):
-        ir_datasets.load("xquad-r/ar-en").docs_count()
+        list(ir_datasets.load("xquad-r/ar-en").docs_iter())
     assert not list(fresh_cache.rglob("*.json*")), "a partial or corrupt file was left in the cache"
 
 
@@ -253,6 +256,76 @@ def test_malformed_file(fresh_cache, tmp_path, monkeypatch):
     tiny = Benchmark("tiny", ("en",), "0" * 40, "tiny", {"en": hashlib.md5(body).hexdigest()}, "", "", "")
     with pytest.raises(LareqaDataError, match=r"not a valid tiny file \(KeyError: 'sentence_breaks'\)"):
         datasets_ext.load_lang(tiny, "en")
+
+
+def test_download_failure_names_file_url_and_variable(fresh_cache, monkeypatch):
+    # offline, no LAREQA_DATA_DIR, nothing cached: requests' ConnectionError becomes an error saying what to do
+    requests = ir_datasets.lazy_libs.requests()
+    monkeypatch.delenv("LAREQA_DATA_DIR")
+
+    def unreachable(self):
+        raise requests.exceptions.ConnectionError(f"Failed to resolve host of {self.url}")
+        yield  # a generator, like the real __iter__
+
+    monkeypatch.setattr(ir_datasets.util.download.RequestsDownload, "__iter__", unreachable)
+    with pytest.raises(LareqaDataError) as e:
+        datasets_ext.XQUAD_R.path("ar")
+    message = str(e.value)
+    assert "cannot download xquad-r/ar.json from " + datasets_ext.XQUAD_R.url("ar") in message
+    assert "ConnectionError" in message and "Set LAREQA_DATA_DIR" in message
+    assert str(fresh_cache / "xquad-r" / "ar.json") in message
+    assert isinstance(e.value.__cause__, requests.exceptions.ConnectionError)
+    with pytest.raises(LareqaDataError, match=r"cannot download mlqa-r/\w\w\.json from https://.*LAREQA_DATA_DIR"):
+        list(ir_datasets.load("mlqa-r/de-hi").queries_iter())
+    assert not list(fresh_cache.rglob("*.json*")), "a partial file was left in the cache"
+
+
+def test_counts_read_no_file(fresh_cache, monkeypatch):
+    # like ir_datasets' own datasets, counts come from stored metadata: no file, no network
+    monkeypatch.delenv("LAREQA_DATA_DIR")
+
+    def refuse(bench, lang):
+        raise AssertionError(f"{bench.name}/{lang}.json was read to count")
+
+    monkeypatch.setattr(datasets_ext.lareqa, "_fetch", refuse)
+    ds = ir_datasets.load("mlqa-r/de-hi")
+    n = ML_PAIR_QUERIES["de"][ML_LANGS.index("hi")]
+    assert (ds.docs_count(), ds.queries_count(), ds.qrels_count()) == (ML_CANDIDATES["hi"], n, n)
+    assert ds.docs_handler().docs_count() == ML_CANDIDATES["hi"]
+    pool = ir_datasets.load("xquad-r")
+    assert (pool.docs_count(), pool.queries_count(), pool.qrels_count()) == (13_014, 13_090, 143_990)
+    assert ir_datasets.load("xquad-r/th-multi").metadata() == {
+        "docs": {"count": 13_014}, "queries": {"count": 1190}, "qrels": {"count": 1190 * 11}
+    }
+    with pytest.raises(AssertionError, match="was read to count"):
+        list(ds.docs_iter())  # the records themselves still come from the files
+
+
+def test_stored_counts_equal_counts_from_files():
+    # metadata.json (package data, read through pkgutil as ir_datasets reads its own) == the real files
+    import pkgutil
+
+    from datasets_ext._metadata import compute_metadata, dumps
+    from datasets_ext._registry import dataset_ids
+
+    stored = json.loads(pkgutil.get_data("datasets_ext", "metadata.json"))
+    computed = compute_metadata(list(datasets_ext.BENCHMARKS.values()))
+    assert computed == stored
+    assert dumps(computed) == pkgutil.get_data("datasets_ext", "metadata.json").decode()
+    assert list(stored) == [i for b in datasets_ext.BENCHMARKS.values() for i in dataset_ids(b)]
+    assert len(stored) == 2 + 11 * 12 + 7 * 8
+
+
+def test_stored_counts_are_package_data():
+    # a wheel only carries metadata.json if [tool.setuptools.package-data] names it
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["datasets_ext"]
+    assert any(fnmatch.fnmatch("metadata.json", p) for p in patterns), (
+        f"pyproject.toml [tool.setuptools.package-data] datasets_ext = {patterns} misses metadata.json"
+    )
 
 
 # ------------------------------------------------------------ ecosystem entry points
@@ -287,3 +360,94 @@ def test_ir_datasets_cli():
     )
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 207 and lines[0].split()[2].startswith("de_")
+    out = subprocess.run(
+        [sys.executable, "-m", "datasets_ext", "export", "mlqa-r/ar-de", "docs", "--format", "jsonl"],
+        capture_output=True, text=True, check=True,
+    )
+    lines = out.stdout.split("\n")[:-1]
+    assert len(lines) == ML_CANDIDATES["de"] and "Skipping" not in out.stderr
+    assert all(json.loads(line)["text"] for line in lines)
+
+
+# ------------------------------------------------------------ ir_datasets' CLI (export, lookup)
+
+
+def _raw(data_dir: Path, bench: str, lang: str) -> list[dict]:
+    """The paragraphs of a benchmark file, in file order, read without datasets_ext."""
+    data = json.loads((data_dir / bench / f"{lang}.json").read_text(encoding="utf-8"))["data"]
+    return [para for article in data for para in article["paragraphs"]]
+
+
+def _tsv(value) -> str:
+    """What ir_datasets' TSV exporter writes for a field (tabs and line breaks become spaces)."""
+    return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _cli(capsys, *argv: str) -> list[str]:
+    from datasets_ext.__main__ import main
+
+    capsys.readouterr()
+    main(argv)
+    out = capsys.readouterr().out
+    assert out.endswith("\n")
+    return out[:-1].split("\n")  # not splitlines(): texts may hold U+2028, U+0085
+
+
+def test_record_fields_have_real_types():
+    # ir_datasets' exporters and PyTerrier's text loader read the annotations and need real types
+    assert LareqaDoc.__annotations__ == {"doc_id": str, "text": str, "context": str, "lang": str}
+    ds = ir_datasets.load("xquad-r/ar-en")
+    for cls in (ds.docs_cls(), ds.queries_cls(), ds.qrels_cls()):
+        assert all(t in (str, int) for t in cls.__annotations__.values()), cls.__annotations__
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "jsonl"])
+def test_export_docs(fmt, capsys, data_dir):
+    paragraphs = _raw(data_dir, "xquad-r", "en")
+    first = {"doc_id": "en_0_0", "text": paragraphs[0]["sentences"][0], "context": paragraphs[0]["context"],
+             "lang": "en"}
+    last_id = f"en_{len(paragraphs) - 1}_{len(paragraphs[-1]['sentences']) - 1}"
+    lines = _cli(capsys, "export", "xquad-r/ar-en", "docs", "--format", fmt)
+    assert len(lines) == ir_datasets.load("xquad-r/ar-en").docs_count()
+    assert len(lines) == sum(len(p["sentences"]) for p in paragraphs)
+    if fmt == "jsonl":
+        records = [json.loads(line) for line in (lines[0], lines[-1])]
+        assert records[0] == first and records[1]["doc_id"] == last_id
+        assert records[1]["text"] == paragraphs[-1]["sentences"][-1]
+    else:
+        assert lines[0].split("\t") == [_tsv(v) for v in first.values()]
+        assert lines[-1].split("\t")[0] == last_id
+    fields = [json.loads(line) for line in lines] if fmt == "jsonl" else [line.split("\t") for line in lines]
+    assert all(len(f) == 4 and (f["text"] if fmt == "jsonl" else f[1]) for f in fields)
+
+
+def test_export_queries_and_qrels(capsys, data_dir):
+    ds = ir_datasets.load("xquad-r/ar-en")
+    qa = _raw(data_dir, "xquad-r", "ar")[0]["qas"][0]
+    first_query = {"query_id": f"ar_{qa['id']}", "text": qa["question"]}
+    en = _raw(data_dir, "xquad-r", "en")[0]
+    start = next(q for q in en["qas"] if q["id"] == qa["id"])["answers"][0]["answer_start"]
+    sentence = next(i for i, (a, b) in enumerate(en["sentence_breaks"]) if a <= start < b)
+    first_qrel = {"query_id": f"ar_{qa['id']}", "doc_id": f"en_0_{sentence}", "relevance": 1, "iteration": "0"}
+
+    lines = _cli(capsys, "export", "xquad-r/ar-en", "queries", "--format", "jsonl")
+    assert len(lines) == ds.queries_count() and json.loads(lines[0]) == first_query
+    lines = _cli(capsys, "export", "xquad-r/ar-en", "queries")  # tsv
+    assert len(lines) == ds.queries_count() and lines[0].split("\t") == [_tsv(v) for v in first_query.values()]
+    lines = _cli(capsys, "export", "xquad-r/ar-en", "qrels", "--format", "jsonl")
+    assert len(lines) == ds.qrels_count() and json.loads(lines[0]) == first_qrel
+    lines = _cli(capsys, "export", "xquad-r/ar-en", "qrels")  # trec
+    assert len(lines) == ds.qrels_count() and lines[0] == f"ar_{qa['id']} 0 en_0_{sentence} 1"
+
+
+def test_lookup(capsys, data_dir):
+    paragraphs = _raw(data_dir, "xquad-r", "en")
+    lines = _cli(capsys, "lookup", "xquad-r/ar-en", "--format", "jsonl", "en_0_1", "en_99_0", "xx_0_0")
+    assert [json.loads(line) for line in lines] == [
+        {"doc_id": f"en_{p}_{s}", "text": paragraphs[p]["sentences"][s], "context": paragraphs[p]["context"],
+         "lang": "en"}
+        for p, s in ((0, 1), (99, 0))
+    ]  # the unknown id is skipped with a warning
+    qa = _raw(data_dir, "xquad-r", "ar")[5]["qas"][1]
+    lines = _cli(capsys, "lookup", "--qid", "xquad-r/ar-en", f"ar_{qa['id']}")
+    assert lines == [f"ar_{qa['id']}\t{_tsv(qa['question'])}"]

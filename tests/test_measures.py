@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+
 import ir_measures
 import numpy as np
 import pandas as pd
@@ -12,7 +17,10 @@ from ir_measures import AP, RR, R, nDCG
 from pyterrier_hybrid.measures import (
     DEFAULT_MEASURES,
     SUPPORTED_MEASURES,
+    MeasureParameterError,
     RankDistance,
+    RankDistanceWarning,
+    main,
     mean,
     measure_fn,
     rank_metrics,
@@ -233,7 +241,8 @@ def test_measure_fn_maps_ir_measures_objects():
 
 @pytest.mark.parametrize(
     "measure",
-    [ir_measures.P @ 10, AP @ 100, RR @ 10, nDCG(gains={0: 0, 1: 3}) @ 10, R(judged_only=True) @ 10, "MAP"],
+    [ir_measures.P @ 10, AP @ 100, RR @ 10, nDCG(gains={0: 0, 1: 3}) @ 10, R(judged_only=True) @ 10, "MAP",
+     "RankDistance@10"],
 )
 def test_unsupported_measures(measure):
     with pytest.raises(ValueError, match="supported: AP, RR, RankDistance, R@k, nDCG@k"):
@@ -279,3 +288,130 @@ def test_mean_skips_nan_for_rank_distance_only():
     result = mean({"AP": [0.5, np.nan], "R@10": [0.25, 0.75], "RankDistance": [2.0, np.nan, 4.0]})
     assert np.isnan(result["AP"]) and result["R@10"] == 0.5 and result["RankDistance"] == 3.0
     assert np.isnan(mean({"RankDistance": [np.nan]})["RankDistance"])
+
+
+# ---------------------------------------------------------------- registration with ir_measures / PyTerrier
+
+
+def test_rank_distance_is_registered_by_name():
+    assert ir_measures.measures.registry["RankDistance"] is RankDistance
+    parsed = ir_measures.parse_measure("RankDistance")
+    assert parsed == RankDistance and str(parsed) == "RankDistance" and type(parsed) is type(RankDistance)
+    assert ir_measures.calc_aggregate([parsed, AP], HAND_QRELS, HAND_RUN)[RankDistance] == 3.0
+    assert ir_measures.parse_trec_measure("RankDistance") == [RankDistance]
+
+
+def test_registration_happens_once_on_import():
+    code = """
+import importlib, ir_measures
+print("RankDistance" in ir_measures.measures.registry)
+import pyterrier_hybrid  # registers; the submodule itself is not imported by name here
+registry, parse_trec = ir_measures.measures.registry, ir_measures.parse_trec_measure
+print(type(registry["RankDistance"]).__module__, parse_trec.__wrapped__ is ir_measures.util.parse_trec_measure)
+importlib.reload(pyterrier_hybrid.measures)  # importing again must not register (or wrap) twice
+print(ir_measures.parse_trec_measure is parse_trec, registry["RankDistance"] is pyterrier_hybrid.measures.RankDistance,
+      [name for name, m in registry.items() if str(m) == "RankDistance"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ))
+    assert out.stdout.split("\n")[:3] == ["False", "pyterrier_hybrid.measures True", "True True ['RankDistance']"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ir_measures.parse_measure("RankDistance@10"),
+        lambda: RankDistance @ 10,
+        lambda: RankDistance(rel=2),
+        lambda: ir_measures.parse_trec_measure("RankDistance@10"),
+    ],
+    ids=["parse_measure", "matmul", "call", "parse_trec_measure"],
+)
+def test_rank_distance_rejects_parameters(make):
+    with pytest.raises(MeasureParameterError, match=r"^RankDistance takes no parameters, got .*valid: RankDistance$"):
+        make()
+
+
+def test_rank_distance_cutoff_message():
+    with pytest.raises(TypeError, match=r"got cutoff=10 \(that is RankDistance@10\).* so it has no cutoff"):
+        ir_measures.parse_measure("RankDistance@10")
+
+
+def test_pt_experiment_with_string_names():
+    run, topics, qrels = _pt_inputs(HAND_QIDS[:2])
+    system = pt.Transformer.from_df(run)
+    by_name = pt.Experiment([system], topics, qrels, eval_metrics=["RankDistance", "map"])
+    by_object = pt.Experiment([system], topics, qrels, eval_metrics=[RankDistance, AP])
+    assert by_name.loc[0, "RankDistance"] == by_object.loc[0, "RankDistance"] == 3.0
+    assert by_name.loc[0, "map"] == by_object.loc[0, "AP"]
+    assert pt.Evaluate(run, qrels, ["RankDistance"]) == {"RankDistance": 3.0}
+    with pytest.raises(MeasureParameterError, match="RankDistance@10"):
+        pt.Experiment([system], topics, qrels, eval_metrics=["RankDistance@10"])
+
+
+@pytest.mark.parametrize("name", ["map", "recall_10", "P_5,10", "ndcg_cut_20", "recip_rank", "official"])
+def test_trec_names_are_parsed_as_before(name):
+    assert ir_measures.parse_trec_measure(name) == ir_measures.util.parse_trec_measure(name)
+
+
+@pytest.mark.parametrize("name", ["RankDist", "AP", "R@10", "rankdistance"])
+def test_other_unknown_trec_names_still_fail(name):
+    with pytest.raises(ValueError, match="unkonwn measure"):  # ir_measures' own message (sic)
+        ir_measures.parse_trec_measure(name)
+
+
+# ---------------------------------------------------------------- undefined everywhere: say why
+
+
+def test_single_relevant_per_query_warns():
+    single = HAND_QRELS.groupby("query_id").head(1)  # one relevant doc per query, like xquad-r/ar-en
+    with pytest.warns(RankDistanceWarning, match=r"no query has more than one relevant document.*xquad-r/en-multi"):
+        values = {m.query_id: m.value for m in RankDistance.iter_calc(single, HAND_RUN)}
+    assert set(values) == set(HAND_QIDS) and all(np.isnan(v) for v in values.values())
+    with pytest.warns(RankDistanceWarning, match="several relevant candidates per query"):
+        assert np.isnan(RankDistance.calc_aggregate(single, HAND_RUN))
+
+
+def test_truncated_run_warns():
+    top1 = HAND_RUN.sort_values("score", ascending=False).groupby("query_id").head(1)
+    with pytest.warns(RankDistanceWarning, match=r"none of the run's queries has 2 .* qrels give 3 of 3 queries"):
+        assert np.isnan(RankDistance.calc_aggregate(HAND_QRELS, top1))
+
+
+def test_no_warning_when_some_queries_are_measured():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RankDistanceWarning)
+        assert RankDistance.calc_aggregate(HAND_QRELS, HAND_RUN) == 3.0  # ar_q1 skipped, documented
+
+
+# ---------------------------------------------------------------- ir_measures' command line
+
+
+@pytest.fixture
+def trec_files(tmp_path):
+    qrels, run = tmp_path / "qrels.txt", tmp_path / "run.txt"
+    qrels.write_text("".join(f"{q} 0 {d} {r}\n" for q, d, r in HAND_QRELS.itertuples(index=False)))
+    run.write_text("".join(f"{q} Q0 {d} 0 {s!r} t\n" for q, d, s in HAND_RUN.itertuples(index=False)))
+    return str(qrels), str(run)
+
+
+def test_command_line(trec_files, capsys):
+    main([*trec_files, "RankDistance", "AP", "--by_query"])
+    rows = [line.split("\t") for line in capsys.readouterr().out.split("\n")[:-1]]
+    assert {(q, v) for q, m, v in rows if m == "RankDistance"} == {
+        ("en_q1", "4.0000"), ("de_q1", "2.0000"), ("ar_q1", "nan"), ("all", "3.0000")
+    }
+    assert float(next(v for q, m, v in rows if (q, m) == ("all", "AP"))) == pytest.approx((0.525 + 0.5 + 0.5) / 3, abs=5e-5)
+
+
+def test_command_line_rejects_cutoff(trec_files, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*trec_files, "RankDistance@10"])
+    assert e.value.code == 2
+    assert "RankDistance takes no parameters, got cutoff=10" in capsys.readouterr().err
+
+
+def test_command_line_process(trec_files):
+    code = "from pyterrier_hybrid.measures import main; main()"
+    out = subprocess.run([sys.executable, "-c", code, *trec_files, "RankDistance"], capture_output=True, text=True,
+                         check=True, env=dict(os.environ))
+    assert out.stdout == "RankDistance\t3.0000\n"

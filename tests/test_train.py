@@ -213,3 +213,44 @@ def test_cli_train_and_errors(tiny_model_dir, subset, tmp_path, capsys):
     assert [line["kind"] for line in lines] == ["cross", "cross"]
     assert all(set(line["query_langs"]) | set(line["passage_langs"]) <= {"en", "de", "ar"} for line in lines)
     assert load_model(out / "model").prompts == PROMPTS
+
+
+AMX = {"avx2": True, "avx512": True, "avx512_bf16": True, "vnni": True, "amx": True}
+AVX2 = {"avx2": True, "avx512": False, "avx512_bf16": False, "vnni": False, "amx": False}
+
+
+def test_precision_follows_the_cpu_and_resume_keeps_it(tiny_model_dir, subset, tmp_path, monkeypatch):
+    import warnings
+
+    from pyterrier_hybrid import cpu
+    from pyterrier_hybrid.train import resolve_precision
+
+    kw = dict(sampling="hybrid", alpha=0.5, batch_size=8, steps=2, save_steps=2, eval_fraction=0.0, seed=3,
+              max_query_length=32, max_passage_length=32, verbose=False)
+    losses, configs = {}, {}
+    for name, features in (("avx2", AVX2), ("amx", AMX)):
+        monkeypatch.setattr(cpu, "cpu_features", lambda f=features: f)
+        res = train(str(tiny_model_dir), subset, out=tmp_path / name, **kw)
+        losses[name] = [line["loss"] for line in step_lines(res.log_path)]
+        configs[name] = json.loads((tmp_path / name / "train_config.json").read_text())
+    assert configs["avx2"]["options"]["precision"] == "fp32" and configs["amx"]["options"]["precision"] == "bf16"
+    assert configs["amx"]["options"]["precision_requested"] == "auto"
+    assert configs["amx"]["cpu"]["kind"] == "amx" and configs["amx"]["cpu"]["features"] == AMX
+    # the same batches from the same weights: bf16 products really ran (losses move), and stay close
+    assert losses["avx2"] != losses["amx"]
+    assert losses["amx"] == pytest.approx(losses["avx2"], abs=0.05)
+
+    # resuming the fp32 run on a bf16 CPU (auto) would mix precisions: refused, nothing changed
+    before = (tmp_path / "avx2" / "train_config.json").read_text()
+    with pytest.raises(ValueError, match="was trained in fp32; resuming it in bf16 would mix precisions"):
+        train(str(tiny_model_dir), subset, out=tmp_path / "avx2", resume=True, **{**kw, "steps": 3})
+    assert (tmp_path / "avx2" / "train_config.json").read_text() == before
+    # explicit bf16 without native bf16 is allowed, with a warning that it is slow
+    monkeypatch.setattr(cpu, "cpu_features", lambda: AVX2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert resolve_precision("bf16") == "bf16"
+    assert any("trains slower than fp32" in str(w.message) for w in caught)
+    with pytest.raises(ValueError, match="unknown precision 'fp16'; valid: auto, fp32, bf16"):
+        train(str(tiny_model_dir), subset, out=tmp_path / "x", precision="fp16", **kw)
+    assert not (tmp_path / "x").exists()
