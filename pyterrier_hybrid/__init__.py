@@ -14,8 +14,7 @@ from typing import Any
 import datasets_ext  # noqa: F401  (registers xquad-r/*, mlqa-r/* with ir_datasets)
 
 from . import measures  # noqa: F401  (registers RankDistance with ir_measures; numpy only, no torch)
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 # public name -> defining module (imported on first use so `import pyterrier` stays light)
 _LAZY = {
@@ -32,11 +31,13 @@ _LAZY = {
     "RankDistance": "measures",
     "rank_metrics": "measures",
     "evaluate": "study",
-    "StudyResult": "study",
+    "StudyResult": "results",
+    "write_outputs": "report",
     "evaluate_dataset": "irds_eval",
-    "train": "train",
-    "TrainResult": "train",
-    "TrainingDivergedError": "train",
+    "train": "training",
+    "TrainResult": "training",
+    "TrainingDivergedError": "training",
+    "TrainConfig": "train_config",
     "ParallelExample": "train_data",
     "LangItem": "train_data",
     "TrainDataError": "train_data",
@@ -52,12 +53,13 @@ _LAZY = {
     "BatchInfo": "sampler",
     "TrainingViews": "sampler",
     "build_views": "sampler",
-    "sweep": "sweep",
-    "mono_cost": "sweep",
-    "scaling": "scaling",
-    "language_subsets": "scaling",
-    "SweepRun": "sweep",
+    "sweep": "experiments.alpha_sweep",
+    "mono_cost": "experiments.alpha_sweep",
+    "SweepRun": "experiments.alpha_sweep",
+    "scaling": "experiments.language_scaling",
+    "language_subsets": "experiments.language_scaling",
     "BACKENDS": "backends",
+    "cpu_record": "cpu",
     "BackendError": "backends",
     "apply_backend": "backends",
 }

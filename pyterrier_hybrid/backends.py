@@ -50,9 +50,10 @@ BACKENDS = {
 #: (ONNX fp32 no faster, both int8 backends lose more than 0.005); on a Xeon with AMX it is bf16.
 DEFAULT_BACKEND = "auto"
 #: Batch size per backend when none is given, measured per CPU kind (small fp32 batches keep
-#: activations in cache on AVX2; bf16 on AMX wants larger ones).
+#: activations in cache on AVX2; bf16 on AMX wants larger ones, questions larger than candidates).
 DEFAULT_BATCH_SIZES = {"torch": 16, "torch-bf16": 32, "torch-int8": 8, "onnx": 8, "onnx-int8": 8}
-_BATCH_SIZES_BY_KIND: dict[tuple[str, str], int] = {}
+#: (backend, CPU kind, text kind) -> batch size where it differs from DEFAULT_BATCH_SIZES.
+_BATCH_SIZES_BY_KIND: dict[tuple[str, str, str], int] = {("torch-bf16", "amx", "query"): 64}
 #: Backends whose rounding depends on the instruction set (so vector caches are kept per CPU kind).
 ISA_DEPENDENT = frozenset({"torch-bf16", "torch-int8", "onnx-int8"})
 _ONNX_EXTRA = "pip install 'pyterrier-hybrid[onnx]' (onnxruntime and onnx)"
@@ -83,9 +84,10 @@ def resolve_backend(name: str | None = None, *, features: dict[str, bool] | None
     return name
 
 
-def default_batch_size(backend: str, *, features: dict[str, bool] | None = None) -> int:
-    """The measured best batch size of a (resolved) backend on this CPU kind."""
-    return _BATCH_SIZES_BY_KIND.get((backend, cpu_kind(features)), DEFAULT_BATCH_SIZES[backend])
+def default_batch_size(backend: str, kind: str = "document", *, features: dict[str, bool] | None = None) -> int:
+    """The measured best batch size of a (resolved) backend on this CPU kind, for ``query`` or
+    ``document`` texts (questions are short, so bf16 on AMX prefers larger batches of them)."""
+    return _BATCH_SIZES_BY_KIND.get((backend, cpu_kind(features), kind), DEFAULT_BATCH_SIZES[backend])
 
 
 def _require_onnx() -> Any:
@@ -211,13 +213,17 @@ class OnnxNetwork(torch.nn.Module):
 
 
 class Bf16Network(torch.nn.Module):
-    """Stands in for the transformers network: runs it under ``torch.autocast("cpu", bfloat16)``
-    (linear layers and attention products in bf16, layer norms and softmax in fp32) and returns
-    float32 hidden states, so pooling, normalization and stored vectors stay float32."""
+    """Stands in for the transformers network: its linear layers hold bf16 weights (cast once, as
+    autocast would cast them at every call) and it runs under ``torch.autocast("cpu", bfloat16)``
+    (matrix products in bf16; embeddings, layer norms and softmax in fp32). Returns float32 hidden
+    states, so pooling, normalization and stored vectors stay float32."""
 
     def __init__(self, net: torch.nn.Module):
         super().__init__()
         self.net = net.eval()
+        for module in self.net.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.to(torch.bfloat16)
         self.config = net.config
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

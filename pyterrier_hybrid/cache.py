@@ -1,22 +1,69 @@
 """On-disk cache of encoded vectors, keyed by (model fingerprint, collection, kind, text mode).
 
 Entries are :class:`~pyterrier_hybrid.index.DenseIndex` directories, so a cached corpus is
-directly a searchable index. Writes are atomic (a second process never sees half an entry).
+directly a searchable index. Writes are atomic (a second process never sees half an entry; several
+writers of one entry publish one after the other). Each entry records a checksum of its vectors
+and ids (``pt_meta.json``, ``checksum``), verified on its first use in a process: a damaged entry
+(bytes changed, truncated or missing files) is rebuilt with a warning, never used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .fs import home_dir  # re-exported: other modules and tests import it here
+from .fs import (  # home_dir re-exported: other modules and tests import it here
+    ensure_writable_dir,
+    home_dir,
+    locked,
+)
 
-__all__ = ["VectorCache", "home_dir"]
+__all__ = ["CacheEntryWarning", "VectorCache", "checksum", "home_dir"]
+
+log = logging.getLogger(__name__)
+
+#: Entries verified in this process (path -> checksum), so a later read costs no hashing.
+_VERIFIED: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def _read_lock(path: Path) -> Iterator[None]:
+    """A shared lock on an entry while it is read; none where the cache is read-only."""
+    try:
+        ctx = locked(path, shared=True)
+        ctx.__enter__()
+    except OSError:  # a read-only shared cache: nobody writes it either
+        yield
+        return
+    try:
+        yield
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+class CacheEntryWarning(UserWarning):
+    """A damaged vector-cache entry was found; it is rebuilt."""
+
+
+def checksum(ids: np.ndarray, vectors: np.ndarray) -> str:
+    """Content hash of an entry: its ids (in order) and float32 vectors."""
+    try:
+        import xxhash
+
+        h = xxhash.xxh3_128()
+    except ImportError:  # pragma: no cover - xxhash comes with `datasets`
+        h = hashlib.blake2b(digest_size=16)
+    h.update("\x1f".join(map(str, ids)).encode())
+    h.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 class VectorCache:
@@ -39,23 +86,47 @@ class VectorCache:
         return self.root / key
 
     def get(self, key: str, ids: Sequence[str]) -> np.ndarray | None:
-        """The cached vectors for exactly these ids (in this order), or ``None``."""
+        """The cached vectors for exactly these ids (in this order), or ``None`` (absent, for other
+        ids, or damaged: then with a :class:`CacheEntryWarning`)."""
         from .index import DenseIndex
 
         path = self.path(key)
-        if not (path / "pt_meta.json").is_file():
+        if not (path / "pt_meta.json").exists():
             return None
-        index = DenseIndex(path)
-        cached = index.docnos()
+        try:
+            with _read_lock(path):  # all files from one publication (a writer swaps under the lock)
+                index = DenseIndex(path)
+                cached = np.array(index.docnos())
+                vectors = np.array(index.vectors(), dtype=np.float32)
+                stored = index.metadata.get("checksum")
+            if _VERIFIED.get(str(path)) != stored or stored is None:
+                actual = checksum(cached, vectors)
+                if stored is not None and actual != stored:
+                    raise ValueError(f"checksum {actual} differs from the recorded {stored}")
+                _VERIFIED[str(path)] = stored or actual
+        except Exception as e:  # truncated, missing or altered files: rebuild, never use
+            warnings.warn(f"vector cache entry {path} is damaged ({type(e).__name__}: {e}); it is rebuilt",
+                          CacheEntryWarning, stacklevel=3)
+            _VERIFIED.pop(str(path), None)
+            return None
         if len(cached) != len(ids) or not np.array_equal(cached, np.asarray(ids, dtype=cached.dtype)):
             return None
-        return np.asarray(index.vectors(), dtype=np.float32)
+        return vectors
 
     def put(self, key: str, ids: Sequence[str], vectors: np.ndarray, metadata: dict) -> None:
-        """Store vectors (replacing a stale entry atomically)."""
+        """Store vectors (replacing a stale or damaged entry atomically), with their checksum."""
         from .index import DenseIndex
 
-        DenseIndex.build(self.path(key), np.asarray(ids), vectors, metadata=metadata, overwrite=True)
+        ensure_writable_dir(self.root, what="cache directory")
+        ids = np.asarray(ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        digest = checksum(ids, vectors)
+        DenseIndex.build(self.path(key), ids, vectors, metadata={**metadata, "checksum": digest}, overwrite=True)
+        _VERIFIED[str(self.path(key))] = digest
+
+    def check_writable(self) -> None:
+        """Fail now, with a clear message, if entries could not be stored later."""
+        ensure_writable_dir(self.root, what="cache directory")
 
     def get_or_encode(
         self,

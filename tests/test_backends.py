@@ -70,10 +70,12 @@ def test_defaults_and_fingerprints(default_model_dir, torch_encoder, backend_hom
     enc = _encoder(default_model_dir, None, backend_home)
     assert DEFAULT_BACKEND == "auto" and enc.backend_requested == "auto"  # chosen by benchmarks/bench_encoding.py
     assert enc.backend == resolve_backend("auto") and enc.batch_size == default_batch_size(enc.backend)
+    assert enc.query_batch_size == default_batch_size(enc.backend, "query")
     if enc.backend == "torch":
         assert enc.fingerprint == enc.weights_fingerprint
     else:  # bf16 rounding depends on the instruction set: vectors are cached per CPU kind
-        assert enc.fingerprint == f"{enc.weights_fingerprint}+torch-bf16@{cpu_kind()}"
+        bs = f"{enc.query_batch_size},{enc.batch_size}"
+        assert enc.fingerprint == f"{enc.weights_fingerprint}+torch-bf16@{cpu_kind()}/bs{bs}"
     enc = _encoder(default_model_dir, "onnx", backend_home)
     assert enc.batch_size == DEFAULT_BATCH_SIZES["onnx"]
     assert enc.fingerprint == enc.weights_fingerprint + "+onnx"
@@ -103,7 +105,8 @@ def test_auto_follows_the_cpu(default_model_dir, backend_home, monkeypatch, feat
     enc = _encoder(default_model_dir, "auto", backend_home)
     assert enc.backend == chosen and enc.backend_requested == "auto"
     if chosen == "torch-bf16":
-        assert enc.fingerprint.endswith(f"+torch-bf16@{kind}")
+        assert enc.fingerprint.endswith(f"+torch-bf16@{kind}/bs{enc.query_batch_size},{enc.batch_size}")
+        assert (enc.query_batch_size, enc.batch_size) == ((64, 32) if kind == "amx" else (32, 32))
         assert type(enc.model[0].auto_model).__name__ == "Bf16Network"
     else:
         assert enc.fingerprint == enc.weights_fingerprint

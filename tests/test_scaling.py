@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pyterrier_hybrid.scaling import language_subsets, scaling, seen_groups
+from pyterrier_hybrid.experiments.language_scaling import language_subsets, scaling, seen_groups
 
 MLQA = ["ar", "de", "en", "es", "hi", "vi", "zh"]
 
@@ -85,12 +85,12 @@ def test_cli_scaling_bad_k(capsys):
 def test_all_languages_model_matches_the_sweeps(monkeypatch, tmp_path):
     """k = all of a LAReQA source's languages trains with languages=None, the sweep's options, so a
     sweep's hybrid run directory is reusable; smaller k pass their subset; given languages stay listed."""
-    import pyterrier_hybrid.scaling as sc
+    import pyterrier_hybrid.experiments.language_scaling as sc
 
     calls = []
 
-    def fake_train(model, source, run_dir, **kw):
-        calls.append((run_dir.name, kw["sampling"], kw["languages"]))
+    def fake_train(model, source, run_dir, config, **kw):
+        calls.append((run_dir.name, config.sampling, config.languages))
         raise StopIteration  # no training, no evaluation: only the options matter here
 
     monkeypatch.setattr(sc, "train_or_reuse", fake_train)

@@ -9,13 +9,15 @@ import json
 import pytest
 
 import pyterrier_hybrid
-from pyterrier_hybrid.sweep import SweepRun, plan_runs, sweep
+from pyterrier_hybrid.experiments.alpha_sweep import SweepRun, plan_runs, sweep
+from pyterrier_hybrid.train_config import TrainConfig
 
-sweep_mod = importlib.import_module("pyterrier_hybrid.sweep")
+runs_mod = importlib.import_module("pyterrier_hybrid.experiments.runs")
 
 
-def test_sweep_is_callable_from_the_package():
-    # the submodule is imported above, so the package attribute is the module: it must still call
+def test_sweep_is_the_packages_function():
+    # the experiments live in their own modules, so the package attribute is the function itself
+    assert pyterrier_hybrid.sweep is sweep and pyterrier_hybrid.experiments.sweep is sweep
     with pytest.raises(ValueError, match="at least one alpha"):
         pyterrier_hybrid.sweep(alphas=[])
 
@@ -93,8 +95,8 @@ def test_sweep_reuses_and_resumes(tiny_sweep, monkeypatch):
     out, kw, _ = tiny_sweep
     monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(out / "home"))
     calls = []
-    real_train = sweep_mod.train
-    monkeypatch.setattr(sweep_mod, "train", lambda *a, **k: calls.append(k) or real_train(*a, **k))
+    real_train = runs_mod.train
+    monkeypatch.setattr(runs_mod, "train", lambda *a, **k: calls.append((a[2], k)) or real_train(*a, **k))
     sweep(**kw)
     assert calls == []  # every model finished with the same options: reused
     # an interrupted run (checkpoints, no final model) resumes from its last checkpoint
@@ -102,14 +104,14 @@ def test_sweep_reuses_and_resumes(tiny_sweep, monkeypatch):
 
     shutil.rmtree(out / "train-mlqa-r" / "x-y" / "model")
     sweep(**kw)
-    assert [(c["alpha"], c["resume"]) for c in calls] == [(0.0, True)]
+    assert [(config.alpha, k["resume"]) for config, k in calls] == [(0.0, True)]
 
 
 def test_sweep_refusals(tiny_sweep):
     out, kw, _ = tiny_sweep
     with pytest.raises(ValueError, match="other options"):
         sweep(**{**kw, "steps": 3})
-    with pytest.raises(ValueError, match=r"other options \(keep: \['best'\] vs \['last'\]\)"):
+    with pytest.raises(ValueError, match=r"other options \(keep 'best' vs 'last'\)"):
         sweep(**{**kw, "keep": "last"})
     with pytest.raises(ValueError, match="not zero-shot"):
         sweep(**{**kw, "eval_benchmark": "mlqa-r"})
@@ -126,11 +128,14 @@ def test_runs_without_a_recorded_keep_count_as_best(tiny_sweep):
            "result": {k: v for k, v in cfg["result"].items() if k != "kept_checkpoint"}}
     cfg_path.write_text(json.dumps(old))
     try:
-        wanted = {"sampling": "x-y", "alpha": 0.0, "keep": "best"}
-        assert sweep_mod._finished(run, wanted)
-        with pytest.raises(ValueError, match="keep"):
-            sweep_mod._finished(run, {**wanted, "keep": "last"})
-        record = sweep_mod._training_record(run)
+        wanted = TrainConfig.from_json(old["options"])
+        assert wanted.keep == "best" and wanted.sampling == "x-y"
+        assert runs_mod.finished(run, wanted, "mlqa-r")
+        with pytest.raises(ValueError, match="keep 'best' vs 'last'"):
+            runs_mod.finished(run, TrainConfig.make(wanted, keep="last"), "mlqa-r")
+        with pytest.raises(ValueError, match="source 'mlqa-r' vs 'xquad-r'"):
+            runs_mod.finished(run, wanted, "xquad-r")
+        record = runs_mod.training_record(run)
         assert record["keep"] == "best" and record["kept_checkpoint"] == cfg["result"]["best_checkpoint"]
     finally:
         cfg_path.write_text(json.dumps(cfg))
@@ -147,7 +152,7 @@ def test_cost_table_keeps_signs_and_stars():
     """A strategy with no significant loss keeps its written signs (tabulate must not re-parse them)."""
     import pandas as pd
 
-    from pyterrier_hybrid.sweep import _cost_table
+    from pyterrier_hybrid.experiments.alpha_sweep import _cost_table
 
     cost = pd.DataFrame({"system": ["a", "a", "b", "b"], "query_lang": ["de", "en"] * 2,
                          "mono_change": [0.0158, -0.0027, -0.045, 0.01], "significant": [False, False, True, False],

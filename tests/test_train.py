@@ -14,8 +14,8 @@ import torch
 from pyterrier_hybrid import load_model
 from pyterrier_hybrid.cli import main
 from pyterrier_hybrid.sampler import HybridBatchSampler, build_views
-from pyterrier_hybrid.train import TrainingDivergedError, train
 from pyterrier_hybrid.train_data import from_lareqa, split_validation, to_jsonl
+from pyterrier_hybrid.training import TrainingDivergedError, train
 
 PROMPTS = {"query": "query: ", "document": "passage: "}
 
@@ -165,7 +165,7 @@ def test_keep_best_or_last_checkpoint(tiny_model_dir, subset, tmp_path, monkeypa
     assert _same(model, _weights(result.kept_checkpoint))
     other = ckpts / ("checkpoint-4" if keep == "best" else "checkpoint-2")
     assert not _same(model, _weights(other))
-    with pytest.raises(ValueError, match="keep must be one of best, last"):
+    with pytest.raises(ValueError, match="unknown keep 'first'; valid: best, last"):
         train(str(tiny_model_dir), subset, steps=4, keep="first", out=tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
@@ -223,7 +223,7 @@ def test_precision_follows_the_cpu_and_resume_keeps_it(tiny_model_dir, subset, t
     import warnings
 
     from pyterrier_hybrid import cpu
-    from pyterrier_hybrid.train import resolve_precision
+    from pyterrier_hybrid.train_config import resolve_precision
 
     kw = dict(sampling="hybrid", alpha=0.5, batch_size=8, steps=2, save_steps=2, eval_fraction=0.0, seed=3,
               max_query_length=32, max_passage_length=32, verbose=False)

@@ -16,10 +16,9 @@ change per language with significance, next to the cross-lingual and multilingua
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,20 +27,19 @@ from typing import Any
 
 import pandas as pd
 
-from ._callable import make_module_callable
-from .report import _clean, atomic_write
-from .study import StudyResult, evaluate
-from .train import CONFIG_NAME, LOG_NAME, kept_checkpoint, resolve_alpha, resolve_precision, train
-from .train_data import check_leakage
+from ..figures import save_png, subplots
+from ..fs import atomic_write, atomic_write_text
+from ..report import clean_json, summary_table
+from ..results import StudyResult
+from ..study import evaluate
+from ..train_config import TrainConfig, resolve_alpha
+from ..train_data import check_leakage
+from .runs import train_or_reuse, train_root
 
-__all__ = ["SweepRun", "mono_cost", "plan_runs", "sweep", "train_or_reuse", "train_root"]
+__all__ = ["STUDY_STEPS", "SweepRun", "mono_cost", "plan_runs", "study_config", "sweep"]
 
-log = logging.getLogger(__name__)
-
-#: Options that must match for a finished model to be reused.
-_MATCH = ("sampling", "alpha", "steps", "batch_size", "lr", "seed", "languages", "freeze_embeddings", "source",
-          "keep", "precision", "optimizer")
-_DEFAULTS = {"keep": "best", "precision": "fp32", "optimizer": "adamw_torch"}  # options older runs did not record
+#: The budget of a study's models when none is given: optimizer steps per model.
+STUDY_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -71,65 +69,16 @@ def plan_runs(alphas: Sequence[float]) -> list[SweepRun]:
     return [seen[a] for a in sorted(seen, key=lambda a: (first.get(a, 3), -a))]
 
 
-def _finished(run_dir: Path, wanted: dict[str, Any]) -> bool:
-    cfg_path = run_dir / CONFIG_NAME
-    if not (run_dir / "model" / "modules.json").is_file() or not cfg_path.is_file():
-        return False
-    cfg = json.loads(cfg_path.read_text())
-    if "result" not in cfg:
-        return False
-    opts = {**_DEFAULTS, **cfg.get("options", {})}
-    diff = [k for k in _MATCH if k in wanted and opts.get(k) != wanted[k]]
-    if diff:
-        raise ValueError(f"{run_dir} holds a model trained with other options ({', '.join(diff)}: "
-                         f"{[opts.get(k) for k in diff]} vs {[wanted[k] for k in diff]}); use another --out")
-    return True
-
-
-def _training_record(run_dir: Path) -> dict[str, Any]:
-    cfg = json.loads((run_dir / CONFIG_NAME).read_text())
-    lines = [json.loads(line) for line in (run_dir / LOG_NAME).read_text().splitlines() if line.strip()]
-    steps = [x for x in lines if "loss" in x]
-    evals = [x for x in lines if "eval_loss" in x]
-    res, opts = cfg["result"], {**_DEFAULTS, **cfg["options"]}
-    return {"steps": res["global_step"], "best_checkpoint": res["best_checkpoint"],
-            "best_eval_loss": res["best_eval_loss"], "keep": opts["keep"],
-            "kept_checkpoint": res.get("kept_checkpoint") or kept_checkpoint(
-                run_dir / "checkpoints", opts["keep"], res["best_checkpoint"], res["global_step"]),
-            "train_seconds": steps[-1]["seconds"] if steps else None,
-            "final_loss": steps[-1]["loss"] if steps else None,
-            "eval_losses": {x["step"]: x["eval_loss"] for x in evals}}
-
-
-def train_root(out: Path, train_source: Any) -> Path:
-    """``out/train-<source>``, the source made file-name safe."""
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", str(train_source).removeprefix("irds:")).strip("_")
-    return Path(out) / f"train-{slug}"
-
-
-def train_or_reuse(model: Any, train_source: Any, run_dir: Path, *, label: str, sampling: str, alpha: float,
-                   steps: int, batch_size: int, lr: float, seed: int, save_steps: int | None = None,
-                   freeze_embeddings: bool = False, languages: list[str] | None = None, keep: str = "best",
-                   verbose: bool = True, **train_options: Any) -> dict[str, Any]:
-    """Train into ``run_dir`` unless it holds a finished model trained with the same options (then
-    reuse it); resume from the last checkpoint of an interrupted run. Returns the training record
-    (model path, steps, best checkpoint and validation loss, training seconds)."""
-    wanted = {"sampling": sampling, "alpha": alpha, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-              "languages": languages, "freeze_embeddings": freeze_embeddings, "source": str(train_source),
-              "keep": keep, "precision": resolve_precision(train_options.get("precision", "auto")),
-              "optimizer": train_options.get("optimizer", "adamw_torch")}
-    if _finished(run_dir, wanted):
-        log.warning("%s: trained already, reusing %s", label, run_dir / "model")
-    else:
-        resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("checkpoint-*"))
-        log.warning("%s: training %d steps (%s, alpha %.2f)%s", label, steps, sampling, alpha,
-                    " (resuming)" if resume else "")
-        started = time.perf_counter()
-        train(model, train_source, sampling=sampling, alpha=alpha, steps=steps, batch_size=batch_size, lr=lr,
-              seed=seed, save_steps=save_steps or max(1, steps // 3), freeze_embeddings=freeze_embeddings,
-              languages=languages, keep=keep, out=run_dir, resume=resume, verbose=verbose, **train_options)
-        log.warning("%s: trained in %.0f s", label, time.perf_counter() - started)
-    return {"model": str(run_dir / "model"), **_training_record(run_dir)}
+def study_config(config: TrainConfig | None = None, *, train_languages: Sequence[str] | None = None,
+                 **options: Any) -> TrainConfig:
+    """The training options shared by every model of a study: ``config`` and ``options`` (TrainConfig
+    fields), with the study's defaults where unset: ``steps`` STUDY_STEPS, ``save_steps`` a third
+    of them. ``train_languages`` is ``languages``."""
+    if train_languages is not None:
+        options["languages"] = tuple(train_languages)
+    cfg = TrainConfig.make(config, **options)
+    steps = cfg.steps or STUDY_STEPS
+    return dataclasses.replace(cfg, steps=steps, save_steps=cfg.save_steps or max(1, steps // 3))
 
 
 def sweep(
@@ -138,43 +87,32 @@ def sweep(
     train_source: str = "mlqa-r",
     eval_benchmark: str = "xquad-r",
     alphas: Sequence[float] = (1.0, 0.0, 0.5, 0.25, 0.75),
-    steps: int = 60,
-    batch_size: int = 32,
-    lr: float = 3e-5,
-    seed: int = 0,
-    save_steps: int | None = None,
-    keep: str = "best",
-    freeze_embeddings: bool = False,
+    config: TrainConfig | None = None,
     train_languages: Sequence[str] | None = None,
     eval_languages: Sequence[str] | None = None,
     limit_queries: int | None = None,
     backend: str | None = None,
     out: str | os.PathLike = "runs/study",
     verbose: bool = True,
-    **train_options: Any,
+    **options: Any,
 ) -> StudyResult:
     """Train one model per alpha (1 = X-X-mono, 0 = X-Y, between = hybrid) from ``model`` on
-    ``train_source`` with the same budget (``steps`` x ``batch_size``), then evaluate the untuned
+    ``train_source`` with the same options (``config`` / ``options``: TrainConfig fields, e.g.
+    ``steps=60, batch_size=32, keep="last"``; see :func:`study_config`), then evaluate the untuned
     model and every trained one on ``eval_benchmark`` (all settings, significance against the
-    untuned model and against the hybrid). ``save_steps`` (default ``steps // 3``) is the
-    validation interval; ``keep`` which checkpoint each model ends with (``best`` validation loss or
-    ``last`` step). Returns the evaluation's StudyResult."""
+    untuned model and against the hybrid). Returns the evaluation's StudyResult."""
     runs = plan_runs(alphas)
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
+    base = study_config(config, train_languages=train_languages, **options)
     if check_leakage(train_source, eval_benchmark):
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot; "
                          f"choose different benchmarks (e.g. mlqa-r -> xquad-r)")
     out = Path(out)
     root = train_root(out, train_source)
-    save_steps = save_steps or max(1, steps // 3)
     records: dict[str, dict[str, Any]] = {}
     for i, run in enumerate(runs, 1):
-        record = train_or_reuse(
-            model, train_source, root / run.name, label=f"[{i}/{len(runs)}] {run.name}", sampling=run.sampling,
-            alpha=run.alpha, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps, keep=keep,
-            freeze_embeddings=freeze_embeddings, languages=list(train_languages) if train_languages else None,
-            verbose=verbose, **train_options)
+        cfg = dataclasses.replace(base, sampling=run.sampling, alpha=run.alpha)
+        record = train_or_reuse(model, train_source, root / run.name, cfg, label=f"[{i}/{len(runs)}] {run.name}",
+                                verbose=verbose)
         records[run.name] = {"sampling": run.sampling, "alpha": run.alpha, **record}
 
     names = ["base", *(r.name for r in runs)]
@@ -184,11 +122,10 @@ def sweep(
                       out=out / f"eval-{eval_benchmark}")
     eval_seconds = time.perf_counter() - started
     write_sweep_report(result, records, out, options={
-        "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "steps": steps,
-        "batch_size": batch_size, "lr": lr, "seed": seed, "save_steps": save_steps, "keep": keep,
-        "freeze_embeddings": freeze_embeddings, "train_languages": list(train_languages) if train_languages else None,
+        "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
+        **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
+        "train_languages": list(base.languages) if base.languages else None,
         "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
-        **{k: v for k, v in train_options.items() if isinstance(v, (int, float, str, bool, type(None)))},
     }, eval_seconds=eval_seconds)
     return result
 
@@ -231,16 +168,12 @@ def mono_cost(result: StudyResult, *, baseline: int = 0) -> pd.DataFrame:
 
 
 def _tradeoff_plot(cost: pd.DataFrame, benchmark: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
     import numpy as np
 
     systems = list(dict.fromkeys(cost.system))
     langs = list(dict.fromkeys(cost.query_lang))
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / max(len(systems), 1)
     x = np.arange(len(langs))
     for k, name in enumerate(systems):
@@ -269,21 +202,15 @@ def _tradeoff_plot(cost: pd.DataFrame, benchmark: str, path: Path) -> None:
     ax2.set_ylabel("mAP gain vs untuned")
     ax2.set_title("trade-off", fontsize=9)
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _alpha_curve(result: StudyResult, records: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     s = result.summary()
     pts = sorted((r["alpha"], n) for n, r in records.items())
     alphas = [a for a, _ in pts]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (ax, ax2) = subplots(1, 2, figsize=(9, 3.6))
     for col, label, style in (("mono_map", "monolingual", "o-"), ("cross_map", "cross-lingual", "s-"),
                               ("multi_map", "multilingual", "^-")):
         if col in s:
@@ -299,9 +226,7 @@ def _alpha_curve(result: StudyResult, records: dict[str, dict[str, Any]], path: 
         ax2.set_xlabel("alpha")
         ax2.set_ylabel("mean rank distance (lower = less bias)")
         ax2.set_title("language bias vs alpha", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _kept_text(options: dict) -> str:
@@ -313,8 +238,6 @@ def _kept_text(options: dict) -> str:
 
 def _markdown(result: StudyResult, records: dict[str, dict[str, Any]], sig: pd.DataFrame, options: dict,
               eval_seconds: float, cost: pd.DataFrame) -> str:
-    from .report import summary_table
-
     lines = [f"# Sweep: {options['train_source']} -> {result.benchmark} (zero-shot)", "",
              f"Model {options['model']}; {options['steps']} steps x batch {options['batch_size']}, lr {options['lr']}, "
              f"seed {options['seed']}; {_kept_text(options)}.", "",
@@ -367,12 +290,10 @@ def write_sweep_report(result: StudyResult, records: dict[str, dict[str, Any]], 
            "rank_distance_by_lang": result.rank_distance().to_dict(),
            "by_language": result.by_language().reset_index().to_dict("records"),
            "significance": sig.to_dict("records"), "mono_cost": cost.to_dict("records"), "eval_seconds": eval_seconds}
-    atomic_write(out / "sweep.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
-    atomic_write(out / "alpha_curve.png", lambda p: _alpha_curve(result, records, p))
+    atomic_write_text(out / "sweep.json", json.dumps(clean_json(doc), indent=1, default=str))
+    _alpha_curve(result, records, out / "alpha_curve.png")
     if not cost.empty:
         atomic_write(out / "mono_cost.csv", lambda p: cost.to_csv(p, index=False))
-        atomic_write(out / "tradeoff.png", lambda p: _tradeoff_plot(cost, result.benchmark, p))
-    atomic_write(out / "sweep.md", lambda p: p.write_text(_markdown(result, records, sig, options, eval_seconds, cost)))
+        _tradeoff_plot(cost, result.benchmark, out / "tradeoff.png")
+    atomic_write_text(out / "sweep.md", _markdown(result, records, sig, options, eval_seconds, cost))
 
-
-make_module_callable(__name__, sweep)

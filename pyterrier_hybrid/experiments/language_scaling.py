@@ -25,6 +25,7 @@ untuned model; all queries of a setting, Holm-corrected per setting), ``scaling.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -34,11 +35,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._callable import make_module_callable
-from .report import _clean, atomic_write
-from .study import StudyResult, evaluate
-from .sweep import train_or_reuse, train_root
-from .train_data import check_leakage, load_source
+from ..figures import save_png, subplots
+from ..fs import atomic_write, atomic_write_text
+from ..report import clean_json
+from ..results import StudyResult
+from ..significance import correct, paired_tests
+from ..study import evaluate
+from ..train_config import TrainConfig
+from ..train_data import check_leakage, load_source
+from .alpha_sweep import study_config
+from .runs import train_or_reuse, train_root
 
 __all__ = ["language_subsets", "scaling", "seen_groups"]
 
@@ -106,8 +112,6 @@ def _steps(result: StudyResult, runs: dict[str, dict[str, Any]], n_source: int) 
     the smallest k against the untuned model: paired t-test on AP over all queries of a setting."""
     from dataclasses import replace
 
-    from .significance import _correct, paired_tests
-
     full = [n for n, r in runs.items() if r["k"] == n_source]
     rows = []
     for d in sorted({r["draw"] for r in runs.values()}):
@@ -122,7 +126,7 @@ def _steps(result: StudyResult, runs: dict[str, dict[str, Any]], n_source: int) 
         return pd.DataFrame()
     df = pd.concat(rows, ignore_index=True)
     df["change"] = df["system_mean"] - df["baseline_mean"]
-    return _correct(df, ["setting"], "holm", 0.05)
+    return correct(df, ["setting"], "holm", 0.05)
 
 
 def _steps_markdown(steps: pd.DataFrame) -> str:
@@ -151,13 +155,9 @@ def _by_language(result: StudyResult, runs: dict[str, dict[str, Any]]) -> pd.Dat
 
 
 def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     settings = [s for s in ("mono", "cross", "multi") if s in set(table.setting)]
-    fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(settings), figsize=(4 * len(settings), 3.4), squeeze=False)
     base = table[table.k == 0]
     for ax, setting in zip(axes[0], settings, strict=True):
         for grp, style, color in (("all", "D-", "k"), ("seen", "o-", "C0"), ("unseen", "s--", "C1"),
@@ -178,9 +178,7 @@ def _plot(table: pd.DataFrame, benchmark: str, path: Path) -> None:
         ax.set_ylabel("mAP")
         ax.set_title(f"{benchmark} {setting}", fontsize=9)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def scaling(
@@ -192,22 +190,20 @@ def scaling(
     draws: int = 1,
     languages: Sequence[str] | None = None,
     alpha: float = 0.5,
-    steps: int = 60,
-    batch_size: int = 32,
-    lr: float = 3e-5,
-    seed: int = 0,
-    save_steps: int | None = None,
-    keep: str = "best",
+    config: TrainConfig | None = None,
     eval_languages: Sequence[str] | None = None,
     limit_queries: int | None = None,
     backend: str | None = None,
     out: str | os.PathLike = "runs/scaling",
     verbose: bool = True,
-    **train_options: Any,
+    **options: Any,
 ) -> pd.DataFrame:
-    """Train on k = ``ks`` training languages (``draws`` seeded subsets each, hybrid ``alpha``, the
-    same budget for every model), evaluate every model and the untuned one on ``eval_benchmark``,
-    and return the seen / unseen table (also written to ``out``)."""
+    """Train on k = ``ks`` training languages drawn from ``languages`` (default: all of the source;
+    ``draws`` seeded subsets each, hybrid ``alpha``, the same options for every model: ``config`` /
+    ``options`` as for :func:`~pyterrier_hybrid.experiments.sweep`), evaluate every model and the
+    untuned one on ``eval_benchmark``, and return the seen / unseen table (also written to ``out``)."""
+    base = study_config(config, **options)
+    seed = base.seed
     if check_leakage(train_source, eval_benchmark):
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot")
     all_of_source = languages is None
@@ -223,11 +219,10 @@ def scaling(
     for i, (k, d, subset) in enumerate(subsets, 1):
         name = f"k{k}-d{d}"
         sampling, a = ("x-x-mono", 1.0) if k == 1 else ("hybrid", alpha)
-        record = train_or_reuse(
-            model, train_source, root / name, label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})",
-            sampling=sampling, alpha=a, steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_steps=save_steps,
-            keep=keep, languages=None if all_of_source and len(subset) == len(languages) else list(subset), verbose=verbose,
-            **train_options)
+        cfg = dataclasses.replace(base, sampling=sampling, alpha=a,
+                                  languages=None if all_of_source and len(subset) == len(languages) else subset)
+        record = train_or_reuse(model, train_source, root / name, cfg,
+                                label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})", verbose=verbose)
         runs[name] = {"k": k, "draw": d, "languages": list(subset), "sampling": sampling, "alpha": a, **record}
     names = ["base", *runs]
     result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=names,
@@ -235,20 +230,21 @@ def scaling(
                       out=out / f"eval-{eval_benchmark}")
     table = _table(result, runs, languages)
     options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "ks": list(ks),
-               "draws": draws, "languages": list(languages), "alpha": alpha, "steps": steps, "batch_size": batch_size,
-               "lr": lr, "seed": seed, "keep": keep, "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
+               "draws": draws, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "languages")},
+               "languages": list(languages), "alpha": alpha,
+               "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
     steps_table = _steps(result, runs, len(languages))
     doc = {"schema": "pyterrier-hybrid/scaling/v1", "options": options, "runs": runs,
            "table": table.to_dict("records"), "steps": steps_table.to_dict("records")}
-    atomic_write(out / "scaling.json", lambda p: p.write_text(json.dumps(_clean(doc), indent=1, default=str)))
+    atomic_write_text(out / "scaling.json", json.dumps(clean_json(doc), indent=1, default=str))
     atomic_write(out / "scaling.csv", lambda p: table.to_csv(p, index=False))
     by_lang = _by_language(result, runs)
     atomic_write(out / "scaling_by_language.csv", lambda p: by_lang.to_csv(p, index=False))
     atomic_write(out / "scaling_steps.csv", lambda p: steps_table.to_csv(p, index=False))
-    atomic_write(out / "scaling.png", lambda p: _plot(table, result.benchmark, p))
+    _plot(table, result.benchmark, out / "scaling.png")
     md = ["# Language scaling: " + f"{train_source} -> {eval_benchmark}", "",
-          f"Hybrid alpha {alpha} (k = 1: X-X-mono), {steps} steps x batch {batch_size}, lr {lr}, seed {seed}; "
-          f"{'the last checkpoint' if keep == 'last' else 'the checkpoint with the lowest validation loss'} "
+          f"Hybrid alpha {alpha} (k = 1: X-X-mono), {base.steps} steps x batch {base.batch_size}, lr {base.lr}, seed "
+          f"{seed}; {'the last checkpoint' if base.keep == 'last' else 'the checkpoint with the lowest validation loss'} "
           f"is kept.", "",
           pd.DataFrame([{"run": n, "k": r["k"], "draw": r["draw"], "languages": ",".join(r["languages"]),
                          "best val loss": r["best_eval_loss"], "kept": Path(str(r["kept_checkpoint"])).name}
@@ -257,8 +253,6 @@ def scaling(
           "Each k against the previous one of its draw (mean AP change over all queries of a setting, paired "
           "t-test, Holm per setting; * = significant):", "", _steps_markdown(steps_table), "",
           "![scaling](scaling.png)", ""]
-    atomic_write(out / "scaling.md", lambda p: p.write_text("\n".join(md)))
+    atomic_write_text(out / "scaling.md", "\n".join(md))
     return table
 
-
-make_module_callable(__name__, scaling)

@@ -1,0 +1,171 @@
+"""The PyTerrier transformer that ranks a :class:`~.storage.DenseIndex` by inner product."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+
+from . import ann, exact
+
+if TYPE_CHECKING:
+    from .storage import DenseIndex
+
+FULL_RANKING_MAX_DOCS = 100_000
+"""Corpora up to this size get a full ranking from the exact backend when ``num_results=None``."""
+DEFAULT_NUM_RESULTS = 1000
+"""``num_results=None`` for larger corpora (exact backend) and for the ANN backends."""
+
+_BACKEND_DEFAULTS: dict[str, dict[str, int | None]] = {
+    "exact": {},
+    "hnsw": {"M": 32, "ef_construction": 200, "ef_search": 128},
+    "ivf": {"n_list": None, "n_probe": 16},
+}
+_OUTPUT_COLUMNS = ["docno", "docid", "score", "rank"]
+
+
+class DenseRetriever(pt.Transformer):
+    """Ranks an index's documents for each query (``qid``, ``query_vec``) by inner product.
+
+    Output: the input columns (``query_vec`` unless ``drop_query_vec``) then ``docno``, ``docid``
+    (row in the index), ``score`` (float32) and 0-based ``rank``, score descending, equal scores by
+    docno descending (trec_eval's order, see :mod:`.exact`).
+
+    Backends:
+
+    - ``"exact"``: blocked matrix products over all documents (``batch_size`` documents per block),
+      top-k by partition then exact sort. ``num_results=None`` gives the full ranking of corpora up to
+      ``FULL_RANKING_MAX_DOCS`` (100,000) documents and ``DEFAULT_NUM_RESULTS`` (1000) above that.
+    - ``"hnsw"`` (``M=32``, ``ef_construction=200``, ``ef_search=128``, raised to ``num_results`` at
+      search time) and ``"ivf"`` (``n_list`` = power of two >= sqrt(count), ``n_probe=16``): faiss
+      inner-product structures, built on first use and cached under ``<index>/ann/``. They only choose
+      candidates: scores are recomputed exactly and ordered as above, so an ANN run differs from the
+      exact run only by missing documents. ``num_results=None`` means 1000; a query may get fewer
+      results when the probed IVF lists hold fewer documents.
+    """
+
+    def __init__(
+        self,
+        index: DenseIndex,
+        *,
+        num_results: int | None = None,
+        backend: str = "exact",
+        batch_size: int = 8192,
+        verbose: bool = False,
+        drop_query_vec: bool = False,
+        **backend_params: int,
+    ):
+        count = len(index)  # fails clearly here if there is no index
+        self.index = index
+        self.backend = backend
+        self.backend_params = _resolve_params(backend, backend_params, count)
+        self.num_results = _resolve_num_results(num_results, backend, count)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.verbose = verbose
+        self.drop_query_vec = drop_query_vec
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}={v!r}" for k, v in self.backend_params.items())
+        return f"{self.index!r}.retriever(backend={self.backend!r}, num_results={self.num_results}{params})"
+
+    def transform_outputs(self, input_columns: list[str]) -> list[str]:
+        pt.validate.query_frame(input_columns, extra_columns=["query_vec"])
+        kept = [c for c in input_columns if not (self.drop_query_vec and c == "query_vec")]
+        return kept + _OUTPUT_COLUMNS
+
+    def fuse_rank_cutoff(self, k: int) -> DenseRetriever | None:
+        """Lets ``(retriever % k).compile()`` retrieve only k documents (exact backend only: ANN
+        candidates depend on ``num_results``)."""
+        if self.backend != "exact":
+            return None
+        if k >= self.num_results:
+            return self
+        return DenseRetriever(
+            self.index, num_results=k, batch_size=self.batch_size, verbose=self.verbose,
+            drop_query_vec=self.drop_query_vec,
+        )
+
+    def ann_info(self) -> dict[str, Any] | None:
+        """Build record of the faiss structure (parameters, build_seconds, faiss version), building or
+        loading it if needed; ``None`` for the exact backend."""
+        if self.backend == "exact":
+            return None
+        return dict(self.index._ann_index(self.backend, self.backend_params, verbose=self.verbose)[1])
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pt.validate.query_frame(inp, extra_columns=["query_vec"])
+        inp = inp.reset_index(drop=True)
+        if len(inp) == 0:
+            return self._frame(inp, [], [])
+        queries = self._query_matrix(inp)
+        with pt.tqdm(total=len(queries), unit="query", desc=f"DenseRetriever[{self.backend}]", disable=not self.verbose) as bar:
+            docids, scores = self._search(queries, bar)
+        return self._frame(inp, docids, scores)
+
+    def _search(self, queries: np.ndarray, bar: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        if self.backend == "exact":
+            order = self.index._docno_order()
+            return exact.search(queries, self.index.vectors(), order, self.num_results, self.batch_size, bar)
+        structure, _ = self.index._ann_index(self.backend, self.backend_params, verbose=self.verbose)
+        order = self.index._docno_order()
+        return ann.search(
+            structure, self.backend, self.backend_params, queries, self.num_results, self.index.vectors(), order, bar
+        )
+
+    def _query_matrix(self, inp: pd.DataFrame) -> np.ndarray:
+        rows = [np.asarray(v, dtype=np.float32) for v in inp["query_vec"]]
+        shapes = {row.shape for row in rows}
+        if shapes != {(self.index.dim,)}:
+            raise ValueError(
+                f"query_vec must be 1-D vectors of the index dimension {self.index.dim}; got shapes {sorted(shapes)}"
+            )
+        queries = np.stack(rows)
+        bad = ~np.isfinite(queries).all(axis=1)
+        if bad.any():
+            raise ValueError(f"query_vec of qid {inp['qid'].iloc[int(np.argmax(bad))]!r} contains NaN or inf")
+        return queries
+
+    def _frame(self, inp: pd.DataFrame, docids: list[np.ndarray], scores: list[np.ndarray]) -> pd.DataFrame:
+        if self.drop_query_vec:
+            inp = inp.drop(columns="query_vec")
+        lengths = np.array([len(d) for d in docids], dtype=np.int64)
+        ids = np.concatenate([np.empty(0, np.int64), *docids])
+        out = inp.iloc[np.repeat(np.arange(len(inp)), lengths)].reset_index(drop=True)
+        return out.assign(
+            docno=self.index.docnos()[ids].astype(object),
+            docid=ids,
+            score=np.concatenate([np.empty(0, np.float32), *scores]),
+            rank=np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths),
+        )
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _resolve_num_results(num_results: int | None, backend: str, count: int) -> int:
+    if num_results is None:
+        full = backend == "exact" and count <= FULL_RANKING_MAX_DOCS
+        return count if full else min(count, DEFAULT_NUM_RESULTS)
+    return min(count, _positive_int("num_results", num_results))
+
+
+def _resolve_params(backend: str, params: dict[str, Any], count: int) -> dict[str, int]:
+    if backend not in _BACKEND_DEFAULTS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {sorted(_BACKEND_DEFAULTS)}")
+    defaults = _BACKEND_DEFAULTS[backend]
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for backend {backend!r}; valid: {sorted(defaults) or 'none'}")
+    resolved = {**defaults, **params}
+    if backend == "ivf" and resolved["n_list"] is None:
+        resolved["n_list"] = min(count, max(4, 1 << math.ceil(math.log2(math.sqrt(count)))))
+    resolved = {name: _positive_int(name, value) for name, value in resolved.items()}
+    if backend == "ivf" and resolved["n_list"] > count:
+        raise ValueError(f"n_list={resolved['n_list']} exceeds the number of documents ({count})")
+    return resolved

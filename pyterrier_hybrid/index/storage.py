@@ -1,0 +1,339 @@
+"""The on-disk dense index: format, reading (:class:`DenseIndex`) and writing (:class:`DenseIndexer`).
+
+Layout of a :class:`DenseIndex` directory::
+
+    pt_meta.json   {"type": "dense_index", "format": "hybrid_flat", "package_hint": "pyterrier-hybrid",
+                    "format_version": 1, "dim": d, "count": n, "metadata": {...free-form...}}
+    docnos.npy     unicode array (n,), docnos in indexing order (unique)
+    vecs.f4        raw little-endian float32 matrix (n, d); row i is the vector of docnos[i]
+                   (the same vector file as pyterrier-dr's FlexIndex)
+    ann/<name>/    faiss structures built on first use (:mod:`.ann`): index.faiss + info.json (build
+                   parameters, build_seconds, faiss version), e.g. ann/hnsw_M-32_efc-200, ann/ivf_nlist-64
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+
+from ..fs import atomic_dir
+from .exact import DocnoOrder, docno_order
+from .layout import CHUNK, json_text
+
+if TYPE_CHECKING:
+    from .retriever import DenseRetriever
+
+FORMAT_VERSION = 1
+class DenseIndex(pt.Artifact):
+    """A flat store of unique docnos and float32 vectors, with exact and faiss (HNSW / IVF) retrieval.
+
+    ``DenseIndex(path)`` does no I/O; reading a path that holds no dense index raises a
+    ``FileNotFoundError`` (nothing there) or ``ValueError`` (something else there).
+    """
+
+    ARTIFACT_TYPE = "dense_index"
+    ARTIFACT_FORMAT = "hybrid_flat"
+    ARTIFACT_PACKAGE_HINT = "pyterrier-hybrid"
+
+    def __init__(self, path: str | os.PathLike[str]):
+        super().__init__(path)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._meta: dict[str, Any] | None = None
+        self._docnos: np.ndarray | None = None
+        self._vecs: np.ndarray | None = None
+        self._order: DocnoOrder | None = None
+        self._ann: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def __repr__(self) -> str:
+        return f"DenseIndex({str(self.path)!r})"
+
+    # -- building ---------------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        path: str | os.PathLike[str],
+        docnos: Sequence[str] | np.ndarray,
+        vectors: np.ndarray,
+        *,
+        metadata: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> DenseIndex:
+        """Write an index from ``docnos`` (n unique str) and ``vectors`` (n x dim), atomically."""
+        if len(docnos) != len(vectors):
+            raise ValueError(f"got {len(docnos)} docnos but {len(vectors)} vectors; they must pair up")
+        chunks = (
+            (list(docnos[start : start + CHUNK]), vectors[start : start + CHUNK])
+            for start in range(0, len(vectors), CHUNK)
+        )
+        return cls(path)._write(chunks, metadata=metadata, mode="overwrite" if overwrite else "create")
+
+    def indexer(self, *, mode: str = "create", metadata: dict[str, Any] | None = None) -> DenseIndexer:
+        """A ``pt.Indexer`` consuming dicts with ``docno`` and ``doc_vec`` (e.g. ``doc_encoder >> indexer``).
+
+        ``mode="create"`` fails if the index exists; ``"overwrite"`` replaces an existing dense index
+        (never any other directory). ``metadata`` (JSON-serialisable) is stored in ``pt_meta.json``.
+        """
+        return DenseIndexer(self, mode=mode, metadata=metadata)
+
+    def _write(
+        self, chunks: Iterable[tuple[list[Any], Any]], *, metadata: dict[str, Any] | None, mode: str
+    ) -> DenseIndex:
+        metadata = _check_metadata(metadata)
+        replace = _check_target(self.path, mode)
+        with atomic_dir(self.path, replace=replace) as tmp:
+            dim, count = _write_payload(tmp, chunks)
+            meta = {
+                "type": self.ARTIFACT_TYPE,
+                "format": self.ARTIFACT_FORMAT,
+                "package_hint": self.ARTIFACT_PACKAGE_HINT,
+                "format_version": FORMAT_VERSION,
+                "dim": dim,
+                "count": count,
+                "metadata": metadata,
+            }
+            (tmp / "pt_meta.json").write_text(json_text(meta))
+        self._reset()
+        return self
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def built(self) -> bool:
+        """Whether a dense index exists at this path."""
+        return _is_dense_index(self.path)
+
+    def _read_meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            self._meta = _load_meta(self.path)
+        return self._meta
+
+    def __len__(self) -> int:
+        return int(self._read_meta()["count"])
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self._read_meta()["dim"])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The free-form metadata given at build time (a copy)."""
+        return json.loads(json.dumps(self._read_meta()["metadata"]))
+
+    def docnos(self) -> np.ndarray:
+        """Docnos (unicode array, memory-mapped, read-only); row i matches ``vectors()[i]``."""
+        if self._docnos is None:
+            count = len(self)
+            docnos = np.load(self.path / "docnos.npy", mmap_mode="r", allow_pickle=False)
+            if docnos.shape != (count,):
+                raise ValueError(f"{self.path}/docnos.npy holds {docnos.shape} docnos, pt_meta.json says {count}")
+            self._docnos = docnos
+        return self._docnos
+
+    def vectors(self) -> np.ndarray:
+        """Document vectors (float32, count x dim, memory-mapped, read-only)."""
+        if self._vecs is None:
+            shape = (len(self), self.dim)
+            path = self.path / "vecs.f4"
+            if path.stat().st_size != shape[0] * shape[1] * 4:
+                raise ValueError(f"{path} has {path.stat().st_size} bytes, expected {shape} float32 (corrupt index?)")
+            self._vecs = np.memmap(path, dtype="<f4", mode="r", shape=shape)
+        return self._vecs
+
+    def _docno_order(self) -> DocnoOrder:
+        """The tie-break order of the documents (docno descending), computed once."""
+        if self._order is None:
+            self._order = docno_order(self.docnos())
+        return self._order
+
+    # -- retrieval --------------------------------------------------------------------------------
+
+    def retriever(
+        self,
+        *,
+        num_results: int | None = None,
+        backend: str = "exact",
+        batch_size: int = 8192,
+        verbose: bool = False,
+        drop_query_vec: bool = False,
+        **backend_params: int,
+    ) -> DenseRetriever:
+        """A retriever over this index; see :class:`~pyterrier_hybrid.index.DenseRetriever`."""
+        from .retriever import DenseRetriever
+
+        return DenseRetriever(
+            self,
+            num_results=num_results,
+            backend=backend,
+            batch_size=batch_size,
+            verbose=verbose,
+            drop_query_vec=drop_query_vec,
+            **backend_params,
+        )
+
+    def _ann_index(self, backend: str, params: dict[str, int], *, verbose: bool) -> tuple[Any, dict[str, Any]]:
+        """The faiss structure for ``backend`` and its build record, built and cached on first use."""
+        from . import ann
+
+        name = ann.structure_name(backend, params)
+        if name not in self._ann:
+            directory = self.path / "ann" / name
+            self._ann[name] = ann.load_or_build(directory, backend, params, self.vectors(), verbose=verbose)
+        return self._ann[name]
+
+
+class DenseIndexer(pt.Indexer):
+    """Writes a :class:`DenseIndex` from records with ``docno`` (str) and ``doc_vec`` (1-D vector).
+
+    The index is built in a temporary sibling directory and renamed into place, so a failure
+    (bad input, an upstream error) leaves the path as it was.
+    """
+
+    def __init__(self, index: DenseIndex, *, mode: str = "create", metadata: dict[str, Any] | None = None):
+        if mode not in ("create", "overwrite"):
+            raise ValueError(f"mode must be 'create' or 'overwrite', got {mode!r}")
+        self._index = index
+        self.mode = mode
+        self.metadata = metadata
+
+    def __repr__(self) -> str:
+        return f"{self._index!r}.indexer(mode={self.mode!r})"
+
+    def index_inputs(self) -> list[list[str]]:
+        return [["docno", "doc_vec"]]
+
+    def index(self, inp: Iterable[dict[str, Any]] | pd.DataFrame) -> DenseIndex:
+        """Consume the records and return the built index."""
+        if isinstance(inp, pd.DataFrame):
+            inp = inp.to_dict(orient="records")
+        return self._index._write(_record_chunks(inp), metadata=self.metadata, mode=self.mode)
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def _record_chunks(records: Iterable[dict[str, Any]]) -> Iterator[tuple[list[Any], np.ndarray]]:
+    """(docnos, vector matrix) chunks from ``{'docno', 'doc_vec'}`` records."""
+    records = iter(records)
+    while chunk := list(itertools.islice(records, CHUNK)):
+        missing = next((r for r in chunk if "docno" not in r or "doc_vec" not in r), None)
+        if missing is not None:
+            raise ValueError(f"each record needs 'docno' and 'doc_vec'; got one with keys {sorted(missing)}")
+        docnos = [r["docno"] for r in chunk]
+        vecs = [np.asarray(r["doc_vec"], dtype=np.float32) for r in chunk]
+        odd = next((i for i, v in enumerate(vecs) if v.ndim != 1 or v.shape != vecs[0].shape), None)
+        if odd is not None:
+            raise ValueError(
+                f"doc_vec of docno {docnos[odd]!r} has shape {vecs[odd].shape}; expected a 1-D vector "
+                f"of the same dimension as the others {vecs[0].shape}"
+            )
+        yield docnos, np.stack(vecs)
+
+
+def _check_vectors(vectors: Any, docnos: list[Any], dim: int | None) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D (documents x dim) array, got shape {vectors.shape}")
+    if dim is not None and vectors.shape[1] != dim:
+        raise ValueError(
+            f"inconsistent vector dimension: docno {docnos[0]!r} has {vectors.shape[1]}, earlier documents {dim}"
+        )
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        raise ValueError(f"vector of docno {docnos[int(np.argmax(bad))]!r} contains NaN or inf")
+    return vectors
+
+
+def _check_docnos(docnos: list[Any]) -> np.ndarray:
+    wrong = next((d for d in docnos if not isinstance(d, str)), None)
+    if wrong is not None:
+        raise ValueError(f"docnos must be str, got {type(wrong).__name__} {wrong!r}")
+    array = np.array(docnos, dtype=str)
+    unique, counts = np.unique(array, return_counts=True)
+    duplicates = unique[counts > 1]
+    if len(duplicates):
+        raise ValueError(f"docnos must be unique; {len(duplicates)} repeat, e.g. {duplicates[:5].tolist()}")
+    return array
+
+
+def _write_payload(out: Path, chunks: Iterable[tuple[list[Any], Any]]) -> tuple[int, int]:
+    """Writes vecs.f4 and docnos.npy into ``out``; returns (dim, count)."""
+    docnos: list[Any] = []
+    dim = None
+    with open(out / "vecs.f4", "wb") as fout:
+        for chunk_docnos, chunk_vectors in chunks:
+            vectors = _check_vectors(chunk_vectors, chunk_docnos, dim)
+            dim = vectors.shape[1]
+            fout.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
+            docnos.extend(chunk_docnos)
+    if dim is None:
+        raise ValueError("cannot build an index from an empty corpus (no documents were given)")
+    np.save(out / "docnos.npy", _check_docnos(docnos), allow_pickle=False)
+    return dim, len(docnos)
+
+
+def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        return json.loads(json.dumps(metadata))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"metadata must be JSON-serialisable: {err}") from None
+
+
+def _check_target(path: Path, mode: str) -> bool:
+    """Whether ``path`` must be replaced; raises if ``mode`` forbids writing there."""
+    if mode not in ("create", "overwrite"):
+        raise ValueError(f"mode must be 'create' or 'overwrite', got {mode!r}")
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return False  # renaming onto an empty directory replaces it
+    if mode == "create":
+        raise FileExistsError(
+            f"{path} already exists; use indexer(mode='overwrite') or build(..., overwrite=True) to replace it"
+        )
+    if not _is_dense_index(path):
+        raise ValueError(f"refusing to overwrite {path}: it is not a pyterrier-hybrid dense index")
+    return True
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def _load_meta(path: Path) -> dict[str, Any]:
+    meta_path = path / "pt_meta.json"
+    if not meta_path.is_file():
+        why = "it has no pt_meta.json" if path.is_dir() else "the path does not exist"
+        raise FileNotFoundError(
+            f"no dense index at {path}: {why}; build one with DenseIndex.build(...) or index.indexer().index(...)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{meta_path} is not valid JSON: {err}") from None
+    found = (meta.get("type"), meta.get("format")) if isinstance(meta, dict) else (None, None)
+    if found != (DenseIndex.ARTIFACT_TYPE, DenseIndex.ARTIFACT_FORMAT):
+        raise ValueError(
+            f"{path} is not a pyterrier-hybrid dense index: pt_meta.json has type/format {found}, "
+            f"expected {(DenseIndex.ARTIFACT_TYPE, DenseIndex.ARTIFACT_FORMAT)}"
+        )
+    return meta
+
+
+def _is_dense_index(path: Path) -> bool:
+    try:
+        _load_meta(path)
+    except (OSError, ValueError):
+        return False
+    return True

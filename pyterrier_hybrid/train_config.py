@@ -1,0 +1,211 @@
+"""Every option of a training run, defined once: defaults, validation, JSON and "same run?".
+
+:class:`TrainConfig` is what :func:`~pyterrier_hybrid.train` runs with, what ``train_config.json``
+records under ``options``, what the CLI builds from its flags and what experiments compare to reuse
+a finished model or resume an interrupted one. The model and the data source are not options:
+they are the two arguments of ``train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "TrainConfig", "describe_differences", "resolve_alpha",
+           "resolve_precision"]
+
+#: The alpha of ``hybrid`` sampling when none is given.
+DEFAULT_ALPHA = 0.5
+#: Sampling names and their alpha (``hybrid`` takes ``alpha``).
+SAMPLINGS = {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+#: Which checkpoint becomes ``out/model``: the lowest validation loss, or the last step.
+KEEP = ("best", "last")
+#: Training arithmetic: ``auto`` is bf16 mixed precision where the hardware computes bf16 natively
+#: (AMX or AVX512-bf16 CPUs, bf16 GPUs), fp32 elsewhere. Master weights and optimizer state stay fp32.
+PRECISIONS = ("auto", "fp32", "bf16")
+#: AdamW implementations (transformers ``optim`` names): the same update rule; the fused one runs it as
+#: one kernel per parameter group. Measured (benchmarks/bench_training.py, Xeon/AMX, batch 32, bf16):
+#: the optimizer phase falls from 1.23 s to 0.09 s of a 5.7 s step, so it is the default.
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
+#: Options that decide the trained weights: a finished run is reused only when all of them match.
+#: (``save_steps`` and ``eval_fraction`` only change what is logged and which checkpoint is kept.)
+_MODEL_DEFINING = ("sampling", "alpha", "steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "temperature",
+                   "num_negatives", "max_query_length", "max_passage_length", "prompts", "freeze_embeddings",
+                   "cached_loss", "mini_batch_size", "keep", "precision", "optimizer", "seed", "languages",
+                   "max_examples")
+#: What runs recorded before an option existed meant (so their configs still compare).
+_LEGACY = {"keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
+           "warmup_ratio": 0.1, "temperature": 0.05, "num_negatives": 1, "max_query_length": 64,
+           "max_passage_length": 256, "cached_loss": False, "mini_batch_size": 32}
+
+
+def resolve_alpha(sampling: str, alpha: float | None = 0.5) -> float:
+    """The mono-batch probability of a sampling name (``x-x-mono`` 1, ``x-y`` 0, ``hybrid`` alpha)."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; valid: {', '.join(SAMPLINGS)}")
+    value = SAMPLINGS[sampling] if SAMPLINGS[sampling] is not None else alpha
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"alpha must be in [0, 1] (1 = X-X-mono, 0 = X-Y), got {value}")
+    return float(value)
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """``fp32`` or ``bf16``: ``auto`` follows the hardware (:func:`pyterrier_hybrid.cpu.native_bf16`
+    on CPU); an explicit ``bf16`` without native bf16 runs, with a warning that it is slow."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return precision
+    import torch
+
+    from .cpu import native_bf16
+
+    native = torch.cuda.is_bf16_supported() if torch.cuda.is_available() else native_bf16()
+    if precision == "auto":
+        return "bf16" if native else "fp32"
+    if not native:
+        warnings.warn("precision 'bf16' without native bf16 (no AMX, no AVX512-bf16): torch emulates it and trains "
+                      "slower than fp32; use precision 'auto' or 'fp32'", stacklevel=3)
+    return precision
+
+
+def _positive_int(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _finite(name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bound = f"{'>' if open_low else '>='} {low}" + (f" and <= {high}" if high < math.inf else "")
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (see ``docs/training.md``).
+
+    ``sampling``: ``x-x-mono`` (alpha 1), ``x-y`` (alpha 0) or ``hybrid`` (``alpha``, the
+    probability of a monolingual batch, default 0.5; another alpha with x-x-mono / x-y is an error). ``steps``: optimizer steps (``None``: one epoch).
+    ``save_steps``: checkpoint and validation interval (``None``: ``steps``). ``eval_fraction`` of
+    the examples (by question) is held out for the validation loss (0: none, the last step is
+    kept). ``keep``: ``best`` (lowest validation loss) or ``last``. ``precision``: ``auto``,
+    ``fp32`` or ``bf16``. ``prompts``: a preset name or dict (``None``: the model's own).
+    ``languages``: the source's languages to train on (``None``: all).
+    """
+
+    sampling: str = "hybrid"
+    alpha: float | None = None
+    steps: int | None = None
+    batch_size: int = 32
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    temperature: float = 0.05
+    num_negatives: int = 1
+    max_query_length: int = 64
+    max_passage_length: int = 256
+    prompts: str | Mapping[str, str] | None = None
+    freeze_embeddings: bool = False
+    cached_loss: bool = False
+    mini_batch_size: int = 32
+    save_steps: int | None = None
+    eval_fraction: float = 0.1
+    keep: str = "best"
+    precision: str = "auto"
+    optimizer: str = "adamw_torch_fused"
+    seed: int = 0
+    languages: tuple[str, ...] | None = None
+    max_examples: int | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise in place once, here
+        fixed = resolve_alpha(self.sampling, 0.5) if self.sampling != "hybrid" else None  # checks the name
+        if self.alpha is not None:
+            resolve_alpha("hybrid", self.alpha)  # checks the range
+            if fixed is not None and self.alpha != fixed:
+                raise ValueError(f"sampling {self.sampling} fixes alpha at {fixed}, got alpha {self.alpha}: alpha "
+                                 f"is the monolingual-batch probability of sampling 'hybrid'")
+        set_(self, "alpha", fixed if fixed is not None else DEFAULT_ALPHA if self.alpha is None else float(self.alpha))
+        for name in ("batch_size", "max_query_length", "max_passage_length", "mini_batch_size"):
+            _positive_int(name, getattr(self, name))
+        for name in ("steps", "save_steps", "max_examples"):
+            _positive_int(name, getattr(self, name), optional=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.num_negatives, bool) or not isinstance(self.num_negatives, int) or self.num_negatives < 0:
+            raise ValueError(f"num_negatives must be a non-negative integer, got {self.num_negatives!r}")
+        if self.batch_size == 1 and self.num_negatives == 0:
+            raise ValueError("batch_size 1 with num_negatives 0 leaves InfoNCE no negative (the loss is constantly 0): "
+                             "use batch_size >= 2 or num_negatives >= 1")
+        _finite("lr", self.lr, 0, open_low=True)
+        _finite("temperature", self.temperature, 0, open_low=True)
+        _finite("weight_decay", self.weight_decay, 0)
+        _finite("warmup_ratio", self.warmup_ratio, 0)
+        _finite("eval_fraction", self.eval_fraction, 0)
+        if not self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction!r}")
+        for name, valid in (("keep", KEEP), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
+        if self.prompts is not None and not isinstance(self.prompts, str):
+            from .models import resolve_prompts
+
+            set_(self, "prompts", dict(resolve_prompts(dict(self.prompts))))
+        if self.languages is not None:
+            if isinstance(self.languages, str) or not all(isinstance(x, str) for x in self.languages):
+                raise ValueError(f"languages must be a list of language codes, got {self.languages!r}")
+            set_(self, "languages", tuple(self.languages))
+            if not self.languages:
+                raise ValueError("languages is empty: give at least one language, or None for all of the source")
+
+    @classmethod
+    def options(cls) -> tuple[str, ...]:
+        """The option names, in declaration order."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def make(cls, base: TrainConfig | None = None, **options: Any) -> TrainConfig:
+        """``base`` (default: the defaults) with ``options`` replaced; unknown names are an error."""
+        unknown = sorted(set(options) - set(cls.options()))
+        if unknown:
+            raise TypeError(f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(cls.options())}")
+        return dataclasses.replace(base, **options) if base is not None else cls(**options)
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``precision`` resolved for this machine (``fp32`` or ``bf16``)."""
+        return dataclasses.replace(self, precision=resolve_precision(self.precision))
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as JSON values (``languages`` a list)."""
+        out = dataclasses.asdict(self)
+        out["languages"] = list(self.languages) if self.languages is not None else None
+        return out
+
+    @classmethod
+    def from_json(cls, options: Mapping[str, Any]) -> TrainConfig:
+        """A recorded ``options`` mapping (unknown keys ignored; options older runs did not record
+        take the value those runs used)."""
+        known = set(cls.options())
+        return cls(**{**_LEGACY, **{k: v for k, v in options.items() if k in known}})
+
+    def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """The model-defining options whose values differ: ``{name: (self's, other's)}``."""
+        a, b = self.to_json(), other.to_json()
+        return {k: (a[k], b[k]) for k in _MODEL_DEFINING if a[k] != b[k]}
+
+    def matches(self, other: TrainConfig) -> bool:
+        """Whether a model trained with ``other`` is the model this config would train."""
+        return not self.differences(other)
+
+
+def describe_differences(diff: Mapping[str, tuple[Any, Any]]) -> str:
+    """``"steps 60 vs 240, lr 3e-05 vs 5e-05"`` for an error message."""
+    return ", ".join(f"{k} {a!r} vs {b!r}" for k, (a, b) in diff.items())

@@ -1,0 +1,95 @@
+"""TrainConfig: every training option defined once (defaults, validation, JSON, matching), and the
+CLI building it from its flags without defaults of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from pyterrier_hybrid.train_config import TrainConfig, describe_differences
+
+
+def test_defaults_and_sampling_fix_alpha():
+    cfg = TrainConfig()
+    assert (cfg.sampling, cfg.alpha, cfg.batch_size, cfg.keep, cfg.precision) == ("hybrid", 0.5, 32, "best", "auto")
+    assert TrainConfig(sampling="x-x-mono").alpha == 1.0 and TrainConfig(sampling="x-y", alpha=0).alpha == 0.0
+    assert TrainConfig(alpha=0.25).alpha == 0.25
+    assert TrainConfig(languages=["en", "de"]).languages == ("en", "de")  # hashable, frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"sampling": "mixed"}, "unknown sampling 'mixed'; valid: hybrid, x-x-mono, x-y"),
+    ({"alpha": 7}, r"alpha must be in \[0, 1\]"),
+    ({"sampling": "x-x-mono", "alpha": 7}, r"alpha must be in \[0, 1\]"),
+    ({"sampling": "x-x-mono", "alpha": 0.3}, "sampling x-x-mono fixes alpha at 1.0, got alpha 0.3"),
+    ({"keep": "first"}, "unknown keep 'first'; valid: best, last"),
+    ({"precision": "fp16"}, "unknown precision 'fp16'; valid: auto, fp32, bf16"),
+    ({"optimizer": "sgd"}, "unknown optimizer 'sgd'; valid: adamw_torch_fused, adamw_torch"),
+    ({"steps": 0}, "steps must be a positive integer, got 0"),
+    ({"batch_size": 2.5}, "batch_size must be a positive integer"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
+    ({"lr": 0}, "lr must be a finite number > 0"),
+    ({"temperature": -1}, "temperature must be a finite number > 0"),
+    ({"eval_fraction": 1.0}, r"eval_fraction must be in \[0, 1\)"),
+    ({"num_negatives": -1}, "num_negatives must be a non-negative integer"),
+    ({"batch_size": 1, "num_negatives": 0}, "InfoNCE no negative"),
+    ({"languages": "en"}, "languages must be a list of language codes"),
+    ({"languages": []}, "languages is empty"),
+    ({"prompts": {"question": "q: "}}, "prompt keys must be 'query' and 'document'"),
+])
+def test_bad_options_say_what_is_valid(options, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**options)
+
+
+def test_make_replaces_and_rejects_unknown_names():
+    base = TrainConfig(steps=60, lr=5e-5)
+    cfg = TrainConfig.make(base, steps=240)
+    assert (cfg.steps, cfg.lr) == (240, 5e-5) and base.steps == 60
+    with pytest.raises(TypeError, match="unknown training option.*stpes.*valid: sampling, alpha, steps"):
+        TrainConfig.make(stpes=3)
+
+
+def test_json_round_trip_and_legacy_records():
+    cfg = TrainConfig(sampling="x-y", steps=240, languages=["ar", "en"], prompts="e5", precision="fp32")
+    doc = json.loads(json.dumps(cfg.to_json()))
+    assert TrainConfig.from_json(doc) == cfg and doc["languages"] == ["ar", "en"]
+    # a run recorded before keep / precision existed: it kept the best checkpoint and trained in fp32
+    legacy = {k: v for k, v in doc.items() if k not in ("keep", "precision", "optimizer")}
+    old = TrainConfig.from_json({**legacy, "source": "mlqa-r", "lr_scheduler": "linear"})  # extra keys ignored
+    assert (old.keep, old.precision, old.optimizer) == ("best", "fp32", "adamw_torch")
+
+
+def test_differences_cover_what_changes_the_model_only():
+    a = TrainConfig(steps=60, save_steps=20, eval_fraction=0.1)
+    assert a.matches(TrainConfig.make(a, save_steps=10, eval_fraction=0.2))  # logging / selection data only
+    diff = a.differences(TrainConfig.make(a, steps=240, keep="last"))
+    assert diff == {"steps": (60, 240), "keep": ("best", "last")}
+    assert describe_differences(diff) == "steps 60 vs 240, keep 'best' vs 'last'"
+
+
+def test_resolved_precision_follows_the_cpu(monkeypatch):
+    from pyterrier_hybrid import cpu
+
+    monkeypatch.setattr(cpu, "cpu_features", lambda: {"avx2": True, "amx": False, "avx512_bf16": False})
+    assert TrainConfig().resolved().precision == "fp32"
+    monkeypatch.setattr(cpu, "cpu_features", lambda: {"avx2": True, "amx": True, "avx512_bf16": True})
+    assert TrainConfig().resolved().precision == "bf16" and TrainConfig(precision="fp32").resolved().precision == "fp32"
+
+
+def test_cli_builds_the_config_from_given_flags_only():
+    from pyterrier_hybrid.cli import _config, build_parser
+
+    args = build_parser().parse_args(["train", "--train", "mlqa-r", "--steps", "240", "--lr", "5e-5", "--keep", "last",
+                                      "--languages", "ar,en", "--freeze-embeddings", "--precision", "fp32"])
+    assert _config(args) == TrainConfig(steps=240, lr=5e-5, keep="last", languages=("ar", "en"),
+                                        freeze_embeddings=True, precision="fp32")
+    assert _config(build_parser().parse_args(["train", "--train", "mlqa-r"])) == TrainConfig()  # defaults: one home
+    sweep = build_parser().parse_args(["sweep", "--steps", "240", "--train-languages", "de,en", "--keep", "last"])
+    assert _config(sweep) == TrainConfig(steps=240, languages=("de", "en"), keep="last")
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "(default: 32)" in help_text and "(default: auto)" in help_text  # TrainConfig's defaults shown
