@@ -26,7 +26,7 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from transformers import TrainerCallback
 
 from ._version import provenance
-from .fs import atomic_dir, atomic_write_text
+from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
 from .models import load_model, model_fingerprint, resolve_prompts
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_config import (
@@ -181,8 +181,7 @@ def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allo
     must match the run's unless ``allow_changes``), and the recorded config of a run that is
     already finished (then nothing is trained)."""
     ckpt_dir, log_path, model_dir = out / "checkpoints", out / LOG_NAME, out / "model"
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a directory")
+    ensure_writable_dir(out)  # a file or an unwritable directory fails now, before any model is loaded
     recorded = json.loads((out / CONFIG_NAME).read_text()) if (out / CONFIG_NAME).is_file() else None
     if isinstance(model, (str, os.PathLike)) and model_dir.exists() and Path(model).resolve() == model_dir.resolve():
         raise ValueError(f"the model to train is {model_dir}, where this run would publish its result: copy it "
@@ -220,7 +219,6 @@ def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allo
             truncate_log(log_path, int(state["global_step"]))
     elif log_path.exists() and _is_main_process():
         log_path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
     return (last if resume else None), None
 
 

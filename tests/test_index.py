@@ -55,7 +55,7 @@ def query_frame(corpus: dict) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def exact_run(index: DenseIndex, query_frame: pd.DataFrame) -> pd.DataFrame:
-    return index.retriever()(query_frame)
+    return index.retriever(num_results=None)(query_frame)  # the full ranking
 
 
 def brute_force(queries: np.ndarray, vectors: np.ndarray, docnos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +85,15 @@ def leftovers(parent: Path) -> list[str]:
 
 def test_layout_meta_and_accessors(index: DenseIndex, corpus: dict) -> None:
     meta = json.loads((index.path / "pt_meta.json").read_text())
-    assert meta["type"] == "dense_index" and meta["format"] == "hybrid_flat"
-    assert meta["package_hint"] == "pyterrier-hybrid"
-    assert (meta["dim"], meta["count"]) == (DIM, N_DOCS)
+    assert meta["type"] == "dense_index" and meta["format"] == "flex"  # pyterrier-dr's FlexIndex layout
+    assert (meta["package_hint"], meta["format_version"]) == ("pyterrier-hybrid", 2)
+    assert (meta["vec_size"], meta["doc_count"]) == (DIM, N_DOCS)
     assert meta["metadata"] == {"model": "synthetic", "seed": 0}
-    assert {"docnos.npy", "vecs.f4", "pt_meta.json"} <= set(leftovers(index.path))
+    assert {"docnos.npids", "vecs.f4", "pt_meta.json"} <= set(leftovers(index.path))
     assert (len(index), index.dim, index.metadata) == (N_DOCS, DIM, meta["metadata"])
-    assert isinstance(index.vectors(), np.memmap) and isinstance(index.docnos(), np.memmap)
+    assert isinstance(index.vectors(), np.memmap) and index.docnos().dtype.kind == "U"
     assert index.vectors().dtype == np.float32 and not index.vectors().flags.writeable
+    assert not index.docnos().flags.writeable
     np.testing.assert_array_equal(index.vectors(), corpus["vectors"])
     np.testing.assert_array_equal(index.docnos(), corpus["docnos"])
     assert isinstance(DenseIndex.load(str(index.path)), DenseIndex) and index.built()
@@ -221,7 +222,7 @@ def test_backend_parameter_errors(index: DenseIndex) -> None:
 
 def test_reload_gives_identical_results(index: DenseIndex, query_frame: pd.DataFrame, exact_run: pd.DataFrame) -> None:
     fresh = DenseIndex(str(index.path))
-    run = fresh.retriever(drop_query_vec=True)(query_frame)
+    run = fresh.retriever(num_results=None, drop_query_vec=True)(query_frame)
     pd.testing.assert_frame_equal(run, exact_run.drop(columns="query_vec"))
     assert fresh.metadata == {"model": "synthetic", "seed": 0}
 

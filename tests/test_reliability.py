@@ -310,6 +310,16 @@ def test_bad_inputs_get_messages_not_tracebacks(tiny_model_dir, tmp_path, capsys
     assert "repeat one" in capsys.readouterr().err
 
 
+def test_train_into_a_file_fails_before_loading(tiny_model_dir, subset, tmp_path, monkeypatch):
+    _forbid_model_loading(monkeypatch)
+    import pyterrier_hybrid.training as training
+
+    monkeypatch.setattr(training, "load_model", lambda *a, **k: pytest.fail("the model was loaded first"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="output directory .*file is a file, not a directory"):
+        train(str(tiny_model_dir), subset, out=tmp_path / "file", steps=1, **KW)
+
+
 def test_bad_options_leave_nothing_behind(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--train", "mlqa-r", "--lr", "nan", "--out", str(out)]) == 2

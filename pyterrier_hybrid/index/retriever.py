@@ -14,10 +14,11 @@ from . import ann, exact
 if TYPE_CHECKING:
     from .storage import DenseIndex
 
+DEFAULT_NUM_RESULTS = 1000
+"""The default ``num_results`` (as pyterrier-dr's retrievers), and what ``num_results=None`` means for
+corpora above ``FULL_RANKING_MAX_DOCS`` (exact backend) and for the ANN backends."""
 FULL_RANKING_MAX_DOCS = 100_000
 """Corpora up to this size get a full ranking from the exact backend when ``num_results=None``."""
-DEFAULT_NUM_RESULTS = 1000
-"""``num_results=None`` for larger corpora (exact backend) and for the ANN backends."""
 
 _BACKEND_DEFAULTS: dict[str, dict[str, int | None]] = {
     "exact": {},
@@ -34,24 +35,30 @@ class DenseRetriever(pt.Transformer):
     (row in the index), ``score`` (float32) and 0-based ``rank``, score descending, equal scores by
     docno descending (trec_eval's order, see :mod:`.exact`).
 
+    ``num_results`` (default ``DEFAULT_NUM_RESULTS``, 1000, as in pyterrier-dr) documents per query, or
+    all documents when the corpus has fewer. ``num_results=None`` asks for the full ranking: every
+    document with the exact backend on corpora up to ``FULL_RANKING_MAX_DOCS`` (100,000) documents,
+    1000 above that (``num_results=len(index)`` forces a full ranking of any corpus) and with the ANN
+    backends. Full rankings are large: on a 13k-document pool, 13k rows per query in each pipeline's
+    frame of ``pt.Experiment``.
+
     Backends:
 
     - ``"exact"``: blocked matrix products over all documents (``batch_size`` documents per block),
-      top-k by partition then exact sort. ``num_results=None`` gives the full ranking of corpora up to
-      ``FULL_RANKING_MAX_DOCS`` (100,000) documents and ``DEFAULT_NUM_RESULTS`` (1000) above that.
+      top-k by partition then exact sort.
     - ``"hnsw"`` (``M=32``, ``ef_construction=200``, ``ef_search=128``, raised to ``num_results`` at
       search time) and ``"ivf"`` (``n_list`` = power of two >= sqrt(count), ``n_probe=16``): faiss
       inner-product structures, built on first use and cached under ``<index>/ann/``. They only choose
       candidates: scores are recomputed exactly and ordered as above, so an ANN run differs from the
-      exact run only by missing documents. ``num_results=None`` means 1000; a query may get fewer
-      results when the probed IVF lists hold fewer documents.
+      exact run only by missing documents. A query may get fewer results when the probed IVF lists
+      hold fewer documents.
     """
 
     def __init__(
         self,
         index: DenseIndex,
         *,
-        num_results: int | None = None,
+        num_results: int | None = DEFAULT_NUM_RESULTS,
         backend: str = "exact",
         batch_size: int = 8192,
         verbose: bool = False,

@@ -1,14 +1,25 @@
 """The on-disk dense index: format, reading (:class:`DenseIndex`) and writing (:class:`DenseIndexer`).
 
-Layout of a :class:`DenseIndex` directory::
+A :class:`DenseIndex` directory is a pyterrier-dr ``FlexIndex`` (``pyterrier_dr.FlexIndex(path)`` and
+``pt.Artifact.load(path)`` open it) with a few keys of our own in ``pt_meta.json``::
 
-    pt_meta.json   {"type": "dense_index", "format": "hybrid_flat", "package_hint": "pyterrier-hybrid",
-                    "format_version": 1, "dim": d, "count": n, "metadata": {...free-form...}}
-    docnos.npy     unicode array (n,), docnos in indexing order (unique)
-    vecs.f4        raw little-endian float32 matrix (n, d); row i is the vector of docnos[i]
-                   (the same vector file as pyterrier-dr's FlexIndex)
+    pt_meta.json   {"type": "dense_index", "format": "flex", "vec_size": d, "doc_count": n,
+                    "package_hint": "pyterrier-hybrid", "format_version": 2, "metadata": {...free-form...}}
+    vecs.f4        raw little-endian float32 matrix (n, d); row i is the vector of docno i
+    docnos.npids   the docnos in indexing order (unique), an ``npids.Lookup`` (forward and inverse)
     ann/<name>/    faiss structures built on first use (:mod:`.ann`): index.faiss + info.json (build
                    parameters, build_seconds, faiss version), e.g. ann/hnsw_M-32_efc-200, ann/ivf_nlist-64
+
+``DenseIndex`` also reads directories written by pyterrier-dr's own ``FlexIndex`` indexer (no
+``format_version`` nor ``metadata``) and those of format_version 1 (pyterrier-hybrid < 2 of this format,
+e.g. vector-cache entries already on disk)::
+
+    pt_meta.json   {"type": "dense_index", "format": "hybrid_flat", "package_hint": "pyterrier-hybrid",
+                    "format_version": 1, "dim": d, "count": n, "metadata": {...}}
+    docnos.npy     unicode array (n,), docnos in indexing order
+    vecs.f4        as above
+
+``pt.Artifact.load`` opens those with :class:`DenseIndex` (entry point ``dense_index.hybrid_flat``).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,20 +38,37 @@ import pyterrier as pt
 from ..fs import atomic_dir
 from .exact import DocnoOrder, docno_order
 from .layout import CHUNK, json_text
+from .retriever import DEFAULT_NUM_RESULTS, DenseRetriever
 
-if TYPE_CHECKING:
-    from .retriever import DenseRetriever
+FORMAT = "flex"
+"""pt_meta.json ``format`` written (pyterrier-dr's FlexIndex layout)."""
+FORMAT_VERSION = 2
+LEGACY_FORMAT = "hybrid_flat"
+"""pt_meta.json ``format`` of format_version 1 (docnos.npy, ``dim`` / ``count``): read, never written."""
 
-FORMAT_VERSION = 1
+
+class _Header(NamedTuple):
+    """What pt_meta.json says, whichever readable format it is in."""
+
+    count: int
+    dim: int
+    legacy: bool  # format_version 1: docnos in docnos.npy, else docnos.npids
+    metadata: dict[str, Any]
+
+
 class DenseIndex(pt.Artifact):
     """A flat store of unique docnos and float32 vectors, with exact and faiss (HNSW / IVF) retrieval.
+
+    On disk a pyterrier-dr ``FlexIndex`` (see :mod:`.storage`): ``pyterrier_dr.FlexIndex(path)`` and
+    ``pt.Artifact.load(path)`` open what this class writes, and this class opens what FlexIndex writes,
+    as well as the format_version 1 (``hybrid_flat``) directories of earlier versions.
 
     ``DenseIndex(path)`` does no I/O; reading a path that holds no dense index raises a
     ``FileNotFoundError`` (nothing there) or ``ValueError`` (something else there).
     """
 
     ARTIFACT_TYPE = "dense_index"
-    ARTIFACT_FORMAT = "hybrid_flat"
+    ARTIFACT_FORMAT = FORMAT
     ARTIFACT_PACKAGE_HINT = "pyterrier-hybrid"
 
     def __init__(self, path: str | os.PathLike[str]):
@@ -48,7 +76,7 @@ class DenseIndex(pt.Artifact):
         self._reset()
 
     def _reset(self) -> None:
-        self._meta: dict[str, Any] | None = None
+        self._meta: _Header | None = None
         self._docnos: np.ndarray | None = None
         self._vecs: np.ndarray | None = None
         self._order: DocnoOrder | None = None
@@ -96,10 +124,10 @@ class DenseIndex(pt.Artifact):
             meta = {
                 "type": self.ARTIFACT_TYPE,
                 "format": self.ARTIFACT_FORMAT,
+                "vec_size": dim,
+                "doc_count": count,
                 "package_hint": self.ARTIFACT_PACKAGE_HINT,
                 "format_version": FORMAT_VERSION,
-                "dim": dim,
-                "count": count,
                 "metadata": metadata,
             }
             (tmp / "pt_meta.json").write_text(json_text(meta))
@@ -112,31 +140,36 @@ class DenseIndex(pt.Artifact):
         """Whether a dense index exists at this path."""
         return _is_dense_index(self.path)
 
-    def _read_meta(self) -> dict[str, Any]:
+    def _read_meta(self) -> _Header:
         if self._meta is None:
             self._meta = _load_meta(self.path)
         return self._meta
 
     def __len__(self) -> int:
-        return int(self._read_meta()["count"])
+        return self._read_meta().count
 
     @property
     def dim(self) -> int:
         """Vector dimension."""
-        return int(self._read_meta()["dim"])
+        return self._read_meta().dim
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The free-form metadata given at build time (a copy)."""
-        return json.loads(json.dumps(self._read_meta()["metadata"]))
+        """The free-form metadata given at build time (a copy; ``{}`` for an index written by FlexIndex)."""
+        return json.loads(json.dumps(self._read_meta().metadata))
 
     def docnos(self) -> np.ndarray:
-        """Docnos (unicode array, memory-mapped, read-only); row i matches ``vectors()[i]``."""
+        """Docnos (unicode array, read-only), read once; row i matches ``vectors()[i]``."""
         if self._docnos is None:
-            count = len(self)
-            docnos = np.load(self.path / "docnos.npy", mmap_mode="r", allow_pickle=False)
-            if docnos.shape != (count,):
-                raise ValueError(f"{self.path}/docnos.npy holds {docnos.shape} docnos, pt_meta.json says {count}")
+            header = self._read_meta()
+            if header.legacy:
+                docnos = np.load(self.path / "docnos.npy", mmap_mode="r", allow_pickle=False)
+                where = "docnos.npy"
+            else:
+                docnos = _read_npids(self.path / "docnos.npids")
+                where = "docnos.npids"
+            if docnos.shape != (header.count,):
+                raise ValueError(f"{self.path}/{where} holds {docnos.shape} docnos, pt_meta.json says {header.count}")
             self._docnos = docnos
         return self._docnos
 
@@ -161,16 +194,15 @@ class DenseIndex(pt.Artifact):
     def retriever(
         self,
         *,
-        num_results: int | None = None,
+        num_results: int | None = DEFAULT_NUM_RESULTS,
         backend: str = "exact",
         batch_size: int = 8192,
         verbose: bool = False,
         drop_query_vec: bool = False,
         **backend_params: int,
     ) -> DenseRetriever:
-        """A retriever over this index; see :class:`~pyterrier_hybrid.index.DenseRetriever`."""
-        from .retriever import DenseRetriever
-
+        """A retriever over this index (top 1000 by default; ``num_results=None``: the full ranking of
+        up to 100,000 documents); see :class:`~pyterrier_hybrid.index.DenseRetriever`."""
         return DenseRetriever(
             self,
             num_results=num_results,
@@ -267,7 +299,7 @@ def _check_docnos(docnos: list[Any]) -> np.ndarray:
 
 
 def _write_payload(out: Path, chunks: Iterable[tuple[list[Any], Any]]) -> tuple[int, int]:
-    """Writes vecs.f4 and docnos.npy into ``out``; returns (dim, count)."""
+    """Writes vecs.f4 and docnos.npids into ``out``; returns (dim, count)."""
     docnos: list[Any] = []
     dim = None
     with open(out / "vecs.f4", "wb") as fout:
@@ -278,8 +310,42 @@ def _write_payload(out: Path, chunks: Iterable[tuple[list[Any], Any]]) -> tuple[
             docnos.extend(chunk_docnos)
     if dim is None:
         raise ValueError("cannot build an index from an empty corpus (no documents were given)")
-    np.save(out / "docnos.npy", _check_docnos(docnos), allow_pickle=False)
+    _check_docnos(docnos)
+    _write_npids(out / "docnos.npids", docnos)
     return dim, len(docnos)
+
+
+def _write_npids(path: Path, docnos: list[str]) -> None:
+    """``docnos`` as an ``npids.Lookup`` file, as pyterrier-dr's FlexIndex reads it: one fixed-width
+    forward block (utf-8, NUL-padded), then npids' inverse lookup. Checked by reading it back.
+
+    Not npids' own builder: it picks a zero-width encoding for a block that starts with a single
+    docno (a one-document corpus, or a last docno longer than the 256 before it) and then fails to
+    read the file back (ZeroDivisionError), for FlexIndex's own indexer too (npids 0.1.3).
+    """
+    from npids.builder import InvLookupBuilder
+    from npids.utils import FileManager
+
+    encoded = []
+    for docno in docnos:
+        try:
+            encoded.append(docno.encode("utf-8"))
+        except UnicodeEncodeError as err:
+            raise ValueError(f"docno {docno!r} cannot be stored: it is not valid unicode ({err.reason})") from None
+    width = max([1, *map(len, encoded)])
+    with FileManager(path, "a") as out:
+        out.write_header(0, len(encoded), {"format": "fixedbytes", "length": width, "prefix": ""})
+        out.write(np.array(encoded, dtype=f"S{width}").tobytes())
+    InvLookupBuilder.build(path)
+    back = _read_npids(path)
+    if len(back) != len(docnos):
+        raise ValueError(f"{path} reads back {len(back)} docnos instead of {len(docnos)}")
+    wrong = next((i for i, (a, b) in enumerate(zip(back, docnos, strict=True)) if a != b), None)
+    if wrong is not None:
+        raise ValueError(
+            f"docno {docnos[wrong]!r} cannot be stored: docnos.npids reads it back as {back[wrong]!r} "
+            "(a docno may not end with a NUL character)"
+        )
 
 
 def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -311,7 +377,20 @@ def _check_target(path: Path, mode: str) -> bool:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def _load_meta(path: Path) -> dict[str, Any]:
+def _read_npids(path: Path) -> np.ndarray:
+    """All docnos of an ``npids.Lookup`` file in order (read-only unicode array)."""
+    from npids import Lookup
+
+    lookup = Lookup(path)
+    try:
+        docnos = lookup.fwd.lookup(np.arange(len(lookup), dtype=np.int64)) if len(lookup) else np.array([], str)
+    finally:
+        lookup.close()
+    docnos.flags.writeable = False
+    return docnos
+
+
+def _load_meta(path: Path) -> _Header:
     meta_path = path / "pt_meta.json"
     if not meta_path.is_file():
         why = "it has no pt_meta.json" if path.is_dir() else "the path does not exist"
@@ -323,12 +402,22 @@ def _load_meta(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise ValueError(f"{meta_path} is not valid JSON: {err}") from None
     found = (meta.get("type"), meta.get("format")) if isinstance(meta, dict) else (None, None)
-    if found != (DenseIndex.ARTIFACT_TYPE, DenseIndex.ARTIFACT_FORMAT):
+    readable = [(DenseIndex.ARTIFACT_TYPE, FORMAT), (DenseIndex.ARTIFACT_TYPE, LEGACY_FORMAT)]
+    if found not in readable:
         raise ValueError(
             f"{path} is not a pyterrier-hybrid dense index: pt_meta.json has type/format {found}, "
-            f"expected {(DenseIndex.ARTIFACT_TYPE, DenseIndex.ARTIFACT_FORMAT)}"
+            f"expected one of {readable}"
         )
-    return meta
+    legacy = found[1] == LEGACY_FORMAT
+    count_key, dim_key = ("count", "dim") if legacy else ("doc_count", "vec_size")
+    for key in (count_key, dim_key):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{meta_path}: {key} must be a positive int, got {value!r} (an empty or damaged index?)")
+    metadata = meta.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{meta_path}: metadata must be a JSON object, got {type(metadata).__name__}")
+    return _Header(meta[count_key], meta[dim_key], legacy, metadata)
 
 
 def _is_dense_index(path: Path) -> bool:
