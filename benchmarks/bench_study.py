@@ -71,7 +71,7 @@ def _baseline(encoder: Any, benchmark: str, langs: dict, dvecs: dict[str, np.nda
         topics = topics[topics.qid.isin(keep)]
         qrels = ds.get_qrels()
         qrels = qrels[qrels.qid.isin(keep) & qrels.docno.isin(set(indexes[d].docnos()))]
-        pipe = encoder.query_encoder(verbose=False) >> indexes[d].retriever()
+        pipe = encoder.query_encoder(verbose=False) >> indexes[d].retriever(num_results=None)
         res, secs = timed(lambda: _experiment(pipe, topics, qrels))
         return secs, len(topics), {m: float(res.loc[0, m]) for m in EVAL_METRICS}
 

@@ -39,8 +39,8 @@ print(index, len(index))
 
 # %%
 pipelines = [
-    encoder.query_encoder() >> index.retriever(),
-    context_encoder.query_encoder() >> context_index.retriever(),
+    encoder.query_encoder() >> index.retriever(num_results=None),  # full rankings, as the study scores
+    context_encoder.query_encoder() >> context_index.retriever(num_results=None),
     encoder.query_encoder() >> index.retriever(backend="hnsw"),
 ]
 results = pt.Experiment(

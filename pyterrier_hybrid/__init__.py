@@ -25,6 +25,7 @@ _LAZY = {
     "DenseEncoder": "encoders",
     "QueryEncoder": "encoders",
     "DocEncoder": "encoders",
+    "TransformerEncoder": "adapters",
     "DenseIndex": "index",
     "DenseRetriever": "index",
     "VectorCache": "cache",

@@ -189,7 +189,8 @@ def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) ->
     g = p.add_argument_group("training options (TrainConfig)")
     for name, (kw, text) in _TRAIN_FLAGS.items():
         if name not in skip:
-            shown = "" if kw.get("action") else f" (default: {defaults[name] if name != 'alpha' else 0.5})"
+            default = 0.5 if name == "alpha" else defaults[name]
+            shown = "" if kw.get("action") or default is None else f" (default: {default})"
             g.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS, help=text + shown, **kw)
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyterrier_dr
 from tqdm.auto import tqdm
 
 from datasets_ext import get_benchmark, load_lang, parallel_id
 
 from ._version import provenance
+from .adapters import TransformerEncoder
 from .cache import VectorCache
 from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
@@ -176,7 +178,9 @@ def evaluate(
 ) -> StudyResult:
     """Evaluate one or more models on a LAReQA benchmark in all language settings.
 
-    ``models``: a spec, an encoder, or a list of them (``None`` = offline default). The first is
+    ``models``: a spec, an encoder, or a list of them (``None`` = offline default); encoders may be
+    ours (:class:`DenseEncoder`), pyterrier-dr bi-encoders (e.g. ``SBertBiEncoder``) or any pair of
+    transformers as :class:`~pyterrier_hybrid.adapters.TransformerEncoder` (query, doc, name=). The first is
     the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
     ``multi``. ``backend``: the encoding backend of models given as specs (default ``auto``: bf16
     where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`). With ``out``, writes results.json,
@@ -189,18 +193,15 @@ def evaluate(
     if len(set(settings)) != len(settings):
         raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries)
-    if models is None or isinstance(models, (str, os.PathLike, DenseEncoder)) or hasattr(models, "encode_query"):
+    if models is None or isinstance(models, (str, os.PathLike, DenseEncoder, TransformerEncoder, pyterrier_dr.BiEncoder)) \
+            or hasattr(models, "encode_query"):
         models = [models]
     # fail in a second, not after the encoding: the output and the default cache must be writable
     if out is not None:
         ensure_writable_dir(out)
-    if any(not isinstance(m, DenseEncoder) for m in models):
+    if any(not isinstance(m, (DenseEncoder, TransformerEncoder, pyterrier_dr.BiEncoder)) for m in models):
         VectorCache().check_writable()
-    encoders = [
-        m if isinstance(m, DenseEncoder)
-        else DenseEncoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode, verbose=False)
-        for m in models
-    ]
+    encoders = [_as_encoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode) for m in models]
     systems = list(names) if names else _system_names(encoders)
     if len(systems) != len(encoders):
         raise ValueError(f"{len(systems)} names for {len(encoders)} models")
@@ -223,6 +224,15 @@ def evaluate(
     if out is not None:
         write_outputs(result, out)
     return result
+
+
+def _as_encoder(model: Any, **options: Any) -> DenseEncoder | TransformerEncoder:
+    """A study encoder: ours as given, a pyterrier-dr bi-encoder adapted, anything else loaded."""
+    if isinstance(model, (DenseEncoder, TransformerEncoder)):
+        return model
+    if isinstance(model, pyterrier_dr.BiEncoder):
+        return TransformerEncoder.from_bi_encoder(model)
+    return DenseEncoder(model, verbose=False, **options)
 
 
 def _system_names(encoders: Sequence[DenseEncoder]) -> list[str]:

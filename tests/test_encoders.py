@@ -45,8 +45,8 @@ def test_experiment_far_above_random(default_encoder, en_index, dsid, min_ap):
 @pytest.mark.slow
 def test_retriever_equals_brute_force_numpy(default_encoder, en_index):
     topics, _ = _topics("xquad-r/es-en", 40)
-    res = (default_encoder.query_encoder() >> en_index.retriever())(topics)
-    assert len(res) == 40 * 1180  # full ranking by default
+    res = (default_encoder.query_encoder() >> en_index.retriever(num_results=None))(topics)
+    assert len(res) == 40 * 1180  # the full ranking on request
     qv = default_encoder.encode_queries(topics["query"].tolist())
     scores = score_block(qv, np.asarray(en_index.vectors()))  # float64 products rounded to float32
     docnos = np.asarray(en_index.docnos())

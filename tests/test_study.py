@@ -61,7 +61,7 @@ def test_study_matches_pt_experiment_pipeline(real_study, default_encoder):
     ds = pt.get_dataset("irds:xquad-r/de-en")
     topics = ds.get_topics().head(30)
     qrels = ds.get_qrels()
-    pipe = default_encoder.query_encoder() >> default_encoder.index(ds).retriever()
+    pipe = default_encoder.query_encoder() >> default_encoder.index(ds).retriever(num_results=None)
     res = pt.Experiment([pipe], topics, qrels[qrels.qid.isin(topics.qid)], eval_metrics=[AP, R @ 10])
     pairs = real_study.pairs().set_index(["query_lang", "doc_lang"])
     assert res.loc[0, "AP"] == pytest.approx(pairs.loc[("de", "en"), "AP"], abs=1e-12)
