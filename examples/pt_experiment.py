@@ -10,13 +10,15 @@
 # %%
 from __future__ import annotations
 
+import os
+
 import pyterrier as pt
 from ir_measures import AP, R, nDCG
 
 import pyterrier_hybrid
 from pyterrier_hybrid import DenseEncoder
 
-N_TOPICS = 200
+N_TOPICS = int(os.environ.get("EXAMPLE_TOPICS", 200))  # the test suite runs it with fewer
 
 # %%
 dataset = pt.get_dataset("irds:xquad-r/de-en")
@@ -63,5 +65,6 @@ print(results.to_string())
 study = pyterrier_hybrid.evaluate(encoder, languages=["de", "en"], limit_queries=N_TOPICS)
 print(study.summary().to_string())
 print(study.pairs().to_string())
-pyterrier_hybrid.write_outputs(study, "runs/example")
-print("wrote runs/example")
+out = os.environ.get("EXAMPLE_OUT", "runs/example")
+pyterrier_hybrid.write_outputs(study, out)
+print(f"wrote {out}")

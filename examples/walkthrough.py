@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyterrier as pt
@@ -17,11 +18,13 @@ from ir_measures import AP, RR, R
 
 import pyterrier_hybrid
 from pyterrier_hybrid import DenseEncoder, RankDistance
+from pyterrier_hybrid.backends import BackendError
 
-OUT = Path("runs/walkthrough")
-N_TOPICS = 100  # questions per language in the evaluations below
+# sizes (the test suite runs this notebook with smaller ones through these variables)
+OUT = Path(os.environ.get("EXAMPLE_OUT", "runs/walkthrough"))
+N_TOPICS = int(os.environ.get("EXAMPLE_TOPICS", 100))  # questions per language in the evaluations below
 LANGS = ["de", "en", "zh"]
-TRAIN_STEPS = 6  # a real run uses hundreds (docs/study.md)
+TRAIN_STEPS = int(os.environ.get("EXAMPLE_TRAIN_STEPS", 6))  # a real run uses hundreds (docs/study.md)
 
 # %% [markdown]
 # ## 1. Datasets
@@ -39,23 +42,24 @@ print("pool:", multi.irds_ref().docs_count(), "candidates; relevant per question
 # %% [markdown]
 # ## 2. pt.Experiment on a few pipelines
 # Chinese questions against English candidates: exact search and HNSW over the same vectors, and
-# the ONNX Runtime backend (same vectors as torch, see benchmarks/README.md), tested against the
-# first pipeline. `encoder.index()` keeps the corpus vectors in the vector cache.
+# questions encoded by ONNX Runtime (fp32; the optional `onnx` extra: skipped without it), tested
+# against the first pipeline. `encoder.index()` keeps the corpus vectors in the vector cache.
 
 # %%
-encoder = DenseEncoder()  # the offline default model, torch fp32
-onnx_encoder = DenseEncoder(backend="onnx")  # exported once, cached
+encoder = DenseEncoder()  # the offline default model; backend "auto": bf16 where the CPU has it, else fp32
+print(encoder)
 index = encoder.index(ds)
+pipelines = {"exact": encoder.query_encoder() >> index.retriever(num_results=None),
+             "hnsw": encoder.query_encoder() >> index.retriever(backend="hnsw")}
+try:
+    pipelines["onnx queries, exact"] = DenseEncoder(backend="onnx").query_encoder() >> index.retriever(num_results=None)
+except BackendError as e:  # the optional extra is not installed
+    print(f"skipping the ONNX pipeline: {e}")
 topics = ds.get_topics().head(N_TOPICS)
 qrels = ds.get_qrels()
 qrels = qrels[qrels.qid.isin(topics.qid)]
-res = pt.Experiment(
-    [encoder.query_encoder() >> index.retriever(),
-     encoder.query_encoder() >> index.retriever(backend="hnsw"),
-     onnx_encoder.query_encoder() >> index.retriever()],
-    topics, qrels, eval_metrics=[AP, R @ 1, R @ 10, RR], names=["exact", "hnsw", "onnx queries, exact"],
-    baseline=0,
-)
+res = pt.Experiment(list(pipelines.values()), topics, qrels, eval_metrics=[AP, R @ 1, R @ 10, RR],
+                    names=list(pipelines), baseline=0)
 print(res.to_string())
 
 # %% [markdown]

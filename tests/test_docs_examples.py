@@ -41,7 +41,7 @@ def test_every_substitution_still_matches_a_block():
     assert set(SMALL) <= keys, set(SMALL) - keys
 
 
-@pytest.mark.parametrize(("doc", "index", "code"), _blocks(), ids=lambda v: v if isinstance(v, (str, int)) else "")
+@pytest.mark.parametrize(("doc", "index", "code"), [pytest.param(*b, id=f"{b[0]}#{b[1]}") for b in _blocks()])
 def test_python_block_runs(doc, index, code, tiny_model_dir, tmp_path, monkeypatch):
     for old, new in SMALL.get((doc, index), []):
         assert old in code, f"{doc} block {index} changed: update SMALL in {__file__}"
