@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _concurrency import run_writers_with_reader
 
 from pyterrier_hybrid import fs
 
@@ -261,12 +262,7 @@ def test_concurrent_publications(tmp_path, swap_mode):
     fallback = swap_mode == "fallback"
     reader = ctx.Process(target=_reader, args=(path, stop, results, not fallback))
     writers = [ctx.Process(target=_writer, args=(path, w, 20, fallback)) for w in range(3)]
-    reader.start()
-    for p in writers:
-        p.start()
-    for p in writers:
-        p.join(60)
-    stop.set()
+    run_writers_with_reader(reader, writers, stop, timeout=60)
     missing, bad, reads = results.get(timeout=60)
     reader.join(60)
     assert [p.exitcode for p in [*writers, reader]] == [0, 0, 0, 0]

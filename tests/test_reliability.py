@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _concurrency import run_writers_with_reader
 
 from pyterrier_hybrid.cli import main
 from pyterrier_hybrid.train_data import TrainDataError, from_jsonl, from_lareqa
@@ -230,12 +231,7 @@ def test_concurrent_writers_of_one_cache_entry(tmp_path):
     q, done = ctx.Queue(), ctx.Event()
     reader = ctx.Process(target=_reader, args=(str(tmp_path), done, q))
     writers = [ctx.Process(target=_writer, args=(str(tmp_path), 40, s)) for s in range(3)]
-    reader.start()
-    for w in writers:
-        w.start()
-    for w in writers:
-        w.join(120)
-    done.set()
+    run_writers_with_reader(reader, writers, done)
     reader.join(120)
     assert [w.exitcode for w in writers] == [0, 0, 0] and reader.exitcode == 0
     reads, absent, mixed = q.get(timeout=10)
