@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: machine record, versions, timing, atomic JSON."""
+"""Shared helpers of the benchmark scripts: machine record (from pyterrier_hybrid.cpu), versions,
+timing, atomic JSON."""
 
 from __future__ import annotations
 
@@ -14,49 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> list[str]:
-    """The SIMD flags that decide which kernels run (AVX2, AVX-512, VNNI, AMX, bf16)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return sorted(f for f in flags if f.startswith(("avx", "amx")) or "vnni" in f or "bf16" in f)
-    except OSError:
-        pass
-    return []
-
-
 def versions() -> dict[str, str]:
-    import numpy
-    import pyterrier
-    import sentence_transformers
-    import torch
+    from pyterrier_hybrid._version import library_versions
 
-    import pyterrier_hybrid
-
-    out = {"torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
-           "numpy": numpy.__version__, "pyterrier": pyterrier.__version__,
-           "pyterrier-hybrid": pyterrier_hybrid.__version__, "python": platform.python_version()}
-    for name in ("onnxruntime", "faiss"):
-        try:
-            out[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    return out
+    return library_versions()
 
 
 def machine(load_before: tuple[float, float, float]) -> dict[str, Any]:
-    from pyterrier_hybrid.cpu import cpu_features, cpu_kind
+    from pyterrier_hybrid.cpu import cpu_features, cpu_flags, cpu_kind, cpu_model
 
     return {"cores": os.cpu_count(), "cpu_model": cpu_model(), "cpu_kind": cpu_kind(), "cpu_features": cpu_features(),
             "cpu_flags": cpu_flags(),

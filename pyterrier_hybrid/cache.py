@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -28,8 +27,6 @@ from .fs import (  # home_dir re-exported: other modules and tests import it her
 
 __all__ = ["CacheEntryWarning", "VectorCache", "checksum", "home_dir"]
 
-log = logging.getLogger(__name__)
-
 #: Entries verified in this process (path -> checksum), so a later read costs no hashing.
 _VERIFIED: dict[str, str] = {}
 
@@ -37,16 +34,12 @@ _VERIFIED: dict[str, str] = {}
 @contextlib.contextmanager
 def _read_lock(path: Path) -> Iterator[None]:
     """A shared lock on an entry while it is read; none where the cache is read-only."""
-    try:
-        ctx = locked(path, shared=True)
-        ctx.__enter__()
-    except OSError:  # a read-only shared cache: nobody writes it either
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(path, shared=True))
+        except OSError:  # a read-only shared cache: nobody writes it either
+            pass
         yield
-        return
-    try:
-        yield
-    finally:
-        ctx.__exit__(None, None, None)
 
 
 class CacheEntryWarning(UserWarning):

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .train_config import DEFAULT_ALPHA, KEEP, OPTIMIZERS, PRECISIONS, SAMPLINGS  # light: no torch
+
 __all__ = ["main"]
 
 
@@ -154,7 +156,7 @@ def _floats(value: str) -> list[float]:
 
 #: TrainConfig field -> (flag arguments, help). Defaults live in TrainConfig only (shown in --help).
 _TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
-    "sampling": ({"choices": ["x-x-mono", "x-y", "hybrid"]}, "batch sampling"),
+    "sampling": ({"choices": list(SAMPLINGS)}, "batch sampling"),
     "alpha": ({"type": float}, "probability of a monolingual batch (hybrid)"),
     "steps": ({"type": int}, "optimizer steps (train: one epoch when unset)"),
     "batch_size": ({"type": int}, "questions per batch"),
@@ -171,9 +173,9 @@ _TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
     "mini_batch_size": ({"type": int}, "mini-batch of --cached-loss"),
     "save_steps": ({"type": int}, "checkpoint + validation interval (train: --steps; studies: a third of them)"),
     "eval_fraction": ({"type": float}, "held-out fraction of the questions for the validation loss"),
-    "keep": ({"choices": ["best", "last"]}, "checkpoint that becomes the model: lowest validation loss or last step"),
-    "precision": ({"choices": ["auto", "fp32", "bf16"]}, "training arithmetic; auto = bf16 where the CPU has it natively"),
-    "optimizer": ({"choices": ["adamw_torch_fused", "adamw_torch"]}, "AdamW implementation (same update rule)"),
+    "keep": ({"choices": list(KEEP)}, "checkpoint that becomes the model: lowest validation loss or last step"),
+    "precision": ({"choices": list(PRECISIONS)}, "training arithmetic; auto = bf16 where the CPU has it natively"),
+    "optimizer": ({"choices": list(OPTIMIZERS)}, "AdamW implementation (same update rule)"),
     "seed": ({"type": int}, "seed of the batch plan, split and initialisation"),
     "max_examples": ({"type": int}, "first N examples of the source"),
 }
@@ -189,7 +191,7 @@ def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) ->
     g = p.add_argument_group("training options (TrainConfig)")
     for name, (kw, text) in _TRAIN_FLAGS.items():
         if name not in skip:
-            default = 0.5 if name == "alpha" else defaults[name]
+            default = DEFAULT_ALPHA if name == "alpha" else defaults[name]
             shown = "" if kw.get("action") or default is None else f" (default: {default})"
             g.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS, help=text + shown, **kw)
 

@@ -13,7 +13,7 @@ import functools
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_features", "cpu_kind", "cpu_model", "cpu_record", "native_bf16"]
+__all__ = ["cpu_features", "cpu_flags", "cpu_kind", "cpu_model", "cpu_record", "native_bf16"]
 
 #: Feature name -> (torch.cpu check, /proc/cpuinfo flag).
 _CHECKS = {
@@ -70,6 +70,11 @@ def cpu_kind(features: dict[str, bool] | None = None) -> str:
     if f.get("avx512"):
         return "avx512"
     return "avx2" if f.get("avx2") else "baseline"
+
+
+def cpu_flags() -> list[str]:
+    """The kernel's SIMD flags that decide which kernels run (AVX*, AMX*, VNNI, bf16), sorted."""
+    return sorted(f for f in _cpuinfo("flags").split() if f.startswith(("avx", "amx")) or "vnni" in f or "bf16" in f)
 
 
 def cpu_model() -> str:

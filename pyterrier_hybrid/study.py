@@ -193,13 +193,13 @@ def evaluate(
     if len(set(settings)) != len(settings):
         raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries)
-    if models is None or isinstance(models, (str, os.PathLike, DenseEncoder, TransformerEncoder, pyterrier_dr.BiEncoder)) \
+    if models is None or isinstance(models, (str, os.PathLike, *_ENCODERS)) \
             or hasattr(models, "encode_query"):
         models = [models]
     # fail in a second, not after the encoding: the output and the default cache must be writable
     if out is not None:
         ensure_writable_dir(out)
-    if any(not isinstance(m, (DenseEncoder, TransformerEncoder, pyterrier_dr.BiEncoder)) for m in models):
+    if any(not isinstance(m, _ENCODERS) for m in models):
         VectorCache().check_writable()
     encoders = [_as_encoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode) for m in models]
     systems = list(names) if names else _system_names(encoders)
@@ -224,6 +224,10 @@ def evaluate(
     if out is not None:
         write_outputs(result, out)
     return result
+
+
+#: Models given as encoders (ours are pyterrier-dr bi-encoders too); anything else is a spec to load.
+_ENCODERS = (TransformerEncoder, pyterrier_dr.BiEncoder)
 
 
 def _as_encoder(model: Any, **options: Any) -> DenseEncoder | TransformerEncoder:

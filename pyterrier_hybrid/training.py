@@ -80,13 +80,9 @@ class _LengthCollator(SentenceTransformerDataCollator):
         return self.lengths.get(self._column) or super()._get_max_length_for_task(task)
 
 
-def _freeze_embeddings(model: Any) -> int:
-    emb = model[0].auto_model.get_input_embeddings()
-    n = 0
-    for p in emb.parameters():
+def _freeze_embeddings(model: Any) -> None:
+    for p in model[0].auto_model.get_input_embeddings().parameters():
         p.requires_grad_(False)
-        n += p.numel()
-    return n
 
 
 def kept_checkpoint(ckpt_dir: str | os.PathLike, keep: str, best: str | None, global_step: int) -> str:
@@ -200,7 +196,7 @@ def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allo
             raise ValueError(f"{out} was trained in {before.precision}; resuming it in {cfg.precision} would mix "
                              f"precisions in one run: pass precision={before.precision!r} (CLI --precision "
                              f"{before.precision}) or start a new run")
-        changed = {k: v for k, v in before.differences(dataclasses.replace(cfg, steps=before.steps)).items()}
+        changed = before.differences(dataclasses.replace(cfg, steps=before.steps))  # more steps extend a run
         if changed and not allow_changes:
             raise ValueError(f"{out} was trained with other options ({describe_differences(changed)}); resuming "
                              f"would mix them in one run: pass the run's options, allow_changes=True (CLI "
