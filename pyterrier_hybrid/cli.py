@@ -9,7 +9,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .train_config import DEFAULT_ALPHA, KEEP, OPTIMIZERS, PRECISIONS, SAMPLINGS  # light: no torch
+from .train_config import (  # light: no torch
+    BATCH_MIXES,
+    DEFAULT_ALPHA,
+    KEEP,
+    OPTIMIZERS,
+    PRECISIONS,
+    SAMPLINGS,
+)
 
 __all__ = ["main"]
 
@@ -173,6 +180,8 @@ _TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
     "mini_batch_size": ({"type": int}, "mini-batch of --cached-loss"),
     "save_steps": ({"type": int}, "checkpoint + validation interval (train: --steps; studies: a third of them)"),
     "eval_fraction": ({"type": float}, "held-out fraction of the questions for the validation loss"),
+    "batch_mix": ({"choices": list(BATCH_MIXES)}, "exact: round(alpha x steps) mono batches, languages balanced; "
+                  "random: each batch mono with probability alpha"),
     "keep": ({"choices": list(KEEP)}, "checkpoint that becomes the model: lowest validation loss or last step"),
     "precision": ({"choices": list(PRECISIONS)}, "training arithmetic; auto = bf16 where the CPU has it natively"),
     "optimizer": ({"choices": list(OPTIMIZERS)}, "AdamW implementation (same update rule)"),

@@ -13,6 +13,14 @@ training languages; ``batch_size`` distinct examples having it), else a cross-li
 drawn uniformly among its languages). No pid and no positive id occurs twice in a batch.
 An epoch is ``ceil(n_examples / batch_size)`` batches, each drawn independently (an example
 may appear in several batches of an epoch, never twice in one).
+
+``mix`` decides how many batches are monolingual. ``random`` (the paper's rule): each batch is
+monolingual with probability ``alpha`` and its language is drawn uniformly, so a 60-step run at
+alpha 0.5 may realise anywhere from ~22 to ~38 monolingual batches. ``exact``: over the training
+budget of ``budget`` batches (default: one epoch), exactly ``round(alpha * budget)`` batches
+(half rounded up) are monolingual, at seeded random positions, and their languages are balanced
+(each training language ``floor`` or ``ceil`` of its share, the extra ones chosen by the seed).
+The schedule is a function of ``seed`` alone; batches past the budget fall back to ``random``.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 from .train_data import ParallelExample
 
 __all__ = [
+    "MIXES",
     "BatchInfo",
     "FixedBatchSampler",
     "HybridBatchSampler",
@@ -37,6 +46,10 @@ __all__ = [
     "build_views",
     "validation_batches",
 ]
+
+
+#: How the mono / cross-lingual batch counts are realised (see the module docstring).
+MIXES = ("exact", "random")
 
 
 class BatchInfo(NamedTuple):
@@ -150,6 +163,9 @@ def build_views(
     )
 
 
+_DRAW = object()
+
+
 def _fill(rng: np.random.Generator, candidates: np.ndarray, batch_size: int, accept) -> list[int]:
     """Draw ``batch_size`` distinct candidates that ``accept`` (which records what it accepts)."""
     chosen: list[int] = []
@@ -198,6 +214,8 @@ class HybridBatchSampler(DefaultBatchSampler):
         views: TrainingViews,
         alpha: float = 0.5,
         languages: Sequence[str] | None = None,
+        mix: str = "random",
+        budget: int | None = None,
     ) -> None:
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
                          valid_label_columns=valid_label_columns, generator=generator, seed=seed)
@@ -205,7 +223,11 @@ class HybridBatchSampler(DefaultBatchSampler):
             raise ValueError(f"alpha must be in [0, 1] (1 = X-X-mono, 0 = X-Y), got {alpha}")
         if dataset is not None and len(dataset) != len(views):
             raise ValueError(f"the dataset has {len(dataset)} rows but the views {len(views)}")
-        self.views, self.alpha = views, float(alpha)
+        if mix not in MIXES:
+            raise ValueError(f"unknown batch mix {mix!r}; valid: {', '.join(MIXES)}")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise ValueError(f"budget must be a positive number of batches, got {budget!r}")
+        self.views, self.alpha, self.mix, self.budget = views, float(alpha), mix, budget
         if views.n_examples == 0:
             raise ValueError("the training source has no examples")
         all_langs = views.languages
@@ -245,6 +267,7 @@ class HybridBatchSampler(DefaultBatchSampler):
                 raise ValueError(f"batch_size {batch_size} is larger than the {len(self._multi)} examples with >= 2 "
                                  f"languages available for cross-lingual batches; lower the batch size")
         self._plans: dict[int, list[BatchInfo]] = {}
+        self._schedule_cache: list[str | None] | None = None
 
     def __len__(self) -> int:
         return math.ceil(self.n_examples / self.batch_size)
@@ -258,11 +281,45 @@ class HybridBatchSampler(DefaultBatchSampler):
             self._plans[epoch] = self._make_plan(epoch)
         return self._plans[epoch]
 
+    def schedule(self) -> list[str | None]:
+        """The ``exact`` mix over the budget: per batch its monolingual language, or ``None`` for a
+        cross-lingual batch (a function of ``seed``, ``alpha``, the languages and the budget)."""
+        if self._schedule_cache is None:
+            n = self.budget or len(self)
+            n_mono = math.floor(self.alpha * n + 0.5)
+            rng = np.random.default_rng([self.seed, 0x6D6978])
+            order = [self.languages[i] for i in rng.permutation(len(self.languages))]
+            langs = (order * (n_mono // len(order) + 1))[:n_mono]  # balanced; extras to the first in order
+            where = np.sort(rng.choice(n, n_mono, replace=False))
+            sched: list[str | None] = [None] * n
+            for pos, k in zip(where, rng.permutation(len(langs)), strict=True):
+                sched[int(pos)] = langs[int(k)]
+            self._schedule_cache = sched
+        return self._schedule_cache
+
+    def counts(self, steps: int | None = None) -> dict[str, Any]:
+        """The realised mix of the first ``steps`` batches (default: the budget, or one epoch):
+        ``{"mono": n, "cross": n, "mono_languages": {lang: n}}``."""
+        steps = steps or self.budget or len(self)
+        n, mono, langs = len(self), 0, dict.fromkeys(self.languages, 0)
+        for step in range(steps):
+            info = self.plan(step // n)[step % n]
+            if info.kind == "mono":
+                mono += 1
+                langs[info.query_langs[0]] += 1
+        return {"mono": mono, "cross": steps - mono, "mono_languages": langs}
+
     def _make_plan(self, epoch: int) -> list[BatchInfo]:
         rng = np.random.default_rng([self.seed, epoch])
-        return [self._batch(rng) for _ in range(len(self))]
+        n = len(self)
+        if self.mix == "random":
+            return [self._batch(rng) for _ in range(n)]
+        sched, start = self.schedule(), epoch * n
+        return [self._batch(rng, sched[start + i] if start + i < len(sched) else _DRAW) for i in range(n)]
 
-    def _batch(self, rng: np.random.Generator) -> BatchInfo:
+    def _batch(self, rng: np.random.Generator, choice: Any = _DRAW) -> BatchInfo:
+        """One batch: ``choice`` is its monolingual language, ``None`` for cross-lingual, ``_DRAW``
+        to draw the kind and language (the ``random`` mix; the default)."""
         views, bs = self.views, self.batch_size
         pids: set[str] = set()
         posids: set[str] = set()
@@ -278,8 +335,10 @@ class HybridBatchSampler(DefaultBatchSampler):
             rows.append(views.row[(i, q, p)])
             return True
 
-        if rng.random() < self.alpha:
-            lang = self.languages[int(rng.integers(len(self.languages)))]
+        if choice is _DRAW:
+            choice = self.languages[int(rng.integers(len(self.languages)))] if rng.random() < self.alpha else None
+        if choice is not None:
+            lang = choice
             _fill(rng, self._mono[lang], bs, lambda i: take(i, lang, lang))
             return BatchInfo("mono", (lang,) * bs, (lang,) * bs, tuple(rows))
 

@@ -15,13 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "TrainConfig", "describe_differences", "resolve_alpha",
+__all__ = ["BATCH_MIXES", "KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "TrainConfig", "describe_differences", "resolve_alpha",
            "resolve_precision"]
 
 #: The alpha of ``hybrid`` sampling when none is given.
 DEFAULT_ALPHA = 0.5
 #: Sampling names and their alpha (``hybrid`` takes ``alpha``).
 SAMPLINGS = {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+#: How alpha is realised: ``exact`` (round(alpha * steps) monolingual batches at seeded positions,
+#: languages balanced) or ``random`` (each batch monolingual with probability alpha, the paper's rule).
+BATCH_MIXES = ("exact", "random")
 #: Which checkpoint becomes ``out/model``: the lowest validation loss, or the last step.
 KEEP = ("best", "last")
 #: Training arithmetic: ``auto`` is bf16 mixed precision where the hardware computes bf16 natively
@@ -35,10 +38,10 @@ OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
 #: (``save_steps`` and ``eval_fraction`` only change what is logged and which checkpoint is kept.)
 _MODEL_DEFINING = ("sampling", "alpha", "steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "temperature",
                    "num_negatives", "max_query_length", "max_passage_length", "prompts", "freeze_embeddings",
-                   "cached_loss", "mini_batch_size", "keep", "precision", "optimizer", "seed", "languages",
+                   "cached_loss", "mini_batch_size", "batch_mix", "keep", "precision", "optimizer", "seed", "languages",
                    "max_examples")
 #: What runs recorded before an option existed meant (so their configs still compare).
-_LEGACY = {"keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
+_LEGACY = {"batch_mix": "random", "keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
            "warmup_ratio": 0.1, "temperature": 0.05, "num_negatives": 1, "max_query_length": 64,
            "max_passage_length": 256, "cached_loss": False, "mini_batch_size": 32}
 
@@ -116,6 +119,7 @@ class TrainConfig:
     freeze_embeddings: bool = False
     cached_loss: bool = False
     mini_batch_size: int = 32
+    batch_mix: str = "exact"
     save_steps: int | None = None
     eval_fraction: float = 0.1
     keep: str = "best"
@@ -152,7 +156,7 @@ class TrainConfig:
         _finite("eval_fraction", self.eval_fraction, 0)
         if not self.eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction!r}")
-        for name, valid in (("keep", KEEP), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
+        for name, valid in (("batch_mix", BATCH_MIXES), ("keep", KEEP), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
         if self.prompts is not None and not isinstance(self.prompts, str):

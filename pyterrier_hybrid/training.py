@@ -145,6 +145,7 @@ class _Data:
     sampler: Any  # functools.partial of HybridBatchSampler
     languages: tuple[str, ...]
     steps_per_epoch: int
+    batches: dict  # the realised mix: mono / cross counts, mono batches per language
     steps: int
     save_steps: int
     validation_views: TrainingViews | None
@@ -160,14 +161,15 @@ def _prepare_data(source: Any, cfg: TrainConfig) -> _Data:
     train_ex, val_ex = split_validation(examples, cfg.eval_fraction, cfg.seed)
     cross = cfg.alpha < 1
     views = build_views(train_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
-    sampler = functools.partial(HybridBatchSampler, views=views, alpha=cfg.alpha)
+    sampler = functools.partial(HybridBatchSampler, views=views, alpha=cfg.alpha, mix=cfg.batch_mix, budget=cfg.steps)
     probe = sampler(views.dataset, batch_size=cfg.batch_size, drop_last=False, seed=cfg.seed)  # validates
     steps = cfg.steps or len(probe)
+    batches = probe.counts(steps)
     val_views, eval_batches = None, []
     if val_ex:
         val_views = build_views(val_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
         eval_batches = validation_batches(val_views, cfg.batch_size, alpha=cfg.alpha, seed=cfg.seed)
-    return _Data(examples, train_ex, val_ex, views, sampler, tuple(probe.languages), len(probe), steps,
+    return _Data(examples, train_ex, val_ex, views, sampler, tuple(probe.languages), len(probe), batches, steps,
                  min(cfg.save_steps or steps, steps), val_views, eval_batches)
 
 
@@ -249,7 +251,7 @@ def _record(source: Any, cfg: TrainConfig, requested: TrainConfig, data: _Data, 
         "data": {"examples": len(data.examples), "train_examples": len(data.train_examples),
                  "validation_examples": len(data.validation_examples), "train_rows": len(data.views),
                  "validation_batches": len(data.eval_batches), "languages": list(data.languages),
-                 "steps_per_epoch": data.steps_per_epoch,
+                 "steps_per_epoch": data.steps_per_epoch, "batches": data.batches,
                  "validation_pids": [ex.pid for ex in data.validation_examples]},
         **provenance(),
         "resumed_from": resume_from,
