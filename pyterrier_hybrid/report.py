@@ -83,9 +83,10 @@ def _markdown(result: StudyResult, figures: list[str], sig: pd.DataFrame | None)
         lines += ["## Rank distance per query language (lower = less language bias)", "",
                   result.rank_distance().to_markdown(floatfmt=".2f"), ""]
     if sig is not None:
-        top = sig[sig.level == "setting"][["system", "setting", "baseline_mean", "system_mean", "+", "-",
+        top = sig[sig.level == "setting"][["system", "setting", "baseline_mean", "system_mean", "n_units", "+", "-",
                                            "p_value", "p_corrected", "reject"]]
-        lines += ["## Significance against the baseline (paired t-test over queries, corrected)", "",
+        lines += ["## Significance against the baseline (paired t-test, unit: the question, its language pairs "
+                  "averaged first; Holm-corrected)", "",
                   top.to_markdown(index=False, floatfmt=".4g"), ""]
     lines += [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"

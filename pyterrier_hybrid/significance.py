@@ -3,6 +3,11 @@
 Per-query values are paired by (query, corpus language); the test is ``scipy.stats.ttest_rel``
 (system vs baseline) and the correction is ``statsmodels``' ``multipletests`` (``holm``,
 ``bonferroni``, ...), exactly as ``pt.Experiment(baseline=, correction=)`` computes them.
+
+The unit of a test is what was sampled: a question. A language pair has each question once, so
+pair-level tests use its rows; a setting's rows are one question seen through many pairs
+(XQuAD-R cross-lingual: 1,190 questions x 110 pairs), so setting-level tests first average each
+question's rows (``unit="question"``; the question of ``qid`` ``<lang>_<id>`` is ``<id>``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["correct", "paired_tests"]
+__all__ = ["correct", "paired_tests", "question_of"]
 
 
 class PerQuery(Protocol):
@@ -27,6 +32,12 @@ class PerQuery(Protocol):
     def measures(self) -> list[str]: ...
 
 KEYS = ["setting", "query_lang", "doc_lang", "qid"]
+
+
+def question_of(qids: pd.Series | pd.Index) -> pd.Series:
+    """The language-independent question id of ``<lang>_<id>`` query ids (the id shared by a
+    question's translations)."""
+    return pd.Series(qids, copy=False).astype(str).str.split("_", n=1).str[-1]
 
 
 def _test(base: np.ndarray, other: np.ndarray) -> tuple[int, int, float]:
@@ -64,10 +75,11 @@ def paired_tests(
 ) -> pd.DataFrame:
     """Tests of every system against ``systems[baseline]`` per setting and per language pair.
 
-    Rows with ``query_lang == "all"`` test all queries of a setting (corrected across systems,
-    like ``pt.Experiment``); the other rows test one pair (corrected across the pairs of a setting
-    and the systems). Columns: means, ``+``/``-`` (queries improved/degraded), ``p_value``,
-    ``p_corrected``, ``reject``.
+    Rows with ``query_lang == "all"`` test a whole setting with the question as the unit (each
+    question's rows averaged first; corrected across systems, like ``pt.Experiment``); the other
+    rows test one pair, one row per question (corrected across the pairs of a setting and the
+    systems). Columns: means, ``n_queries`` (rows), ``n_units`` (questions tested), ``+``/``-``
+    (units improved/degraded), ``p_value``, ``p_corrected``, ``reject``.
     """
     if len(result.systems) < 2:
         raise ValueError("significance tests need at least two systems")
@@ -87,12 +99,15 @@ def paired_tests(
         for level, keys in (("setting", ["setting"]), ("pair", ["setting", "query_lang", "doc_lang"])):
             for key, g in joined.groupby(level=keys, sort=False):
                 key = key if isinstance(key, tuple) else (key,)
-                plus, minus, p = _test(g["b"].to_numpy(), g["o"].to_numpy())
+                units = g
+                if level == "setting":  # one unit per question: average its pairs first
+                    units = g.groupby(question_of(g.index.get_level_values("qid")).to_numpy()).mean()
+                plus, minus, p = _test(units["b"].to_numpy(), units["o"].to_numpy())
                 rows.append({
                     "system": name, "baseline": base_name, "level": level, "setting": key[0],
                     "query_lang": key[1] if level == "pair" else "all",
                     "doc_lang": key[2] if level == "pair" else "all",
-                    "measure": measure, "n_queries": len(g), "baseline_mean": g["b"].mean(),
+                    "measure": measure, "n_queries": len(g), "n_units": len(units), "baseline_mean": g["b"].mean(),
                     "system_mean": g["o"].mean(), "+": plus, "-": minus, "p_value": p,
                 })
     df = pd.DataFrame(rows)

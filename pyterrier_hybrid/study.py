@@ -23,6 +23,7 @@ from datasets_ext import get_benchmark, load_lang, parallel_id
 from ._version import provenance
 from .adapters import TransformerEncoder
 from .cache import VectorCache
+from .calibration import calibrate_scores, check_calibrations, language_means
 from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
@@ -117,8 +118,11 @@ def _pair_metrics(scores: np.ndarray, qids: np.ndarray, pids: list[str], target:
 
 def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, LanguageData],
                       dvecs: dict[str, np.ndarray], settings: Sequence[str], measures: Sequence,
-                      block: int) -> list[pd.DataFrame]:
-    frames: list[pd.DataFrame] = []
+                      block: int, calibrations: Sequence[str] = ("none",),
+                      means: dict[str, np.ndarray] | None = None) -> list[tuple[str, pd.DataFrame]]:
+    """``(calibration, frame)`` pairs: mono / cross frames once (``"none"``: calibration leaves
+    their rankings unchanged), the multilingual pool once per calibration."""
+    frames: list[tuple[str, pd.DataFrame]] = []
     pool_docnos = np.concatenate([d.docnos for d in langs.values()])
     offsets = np.cumsum([0] + [len(d.docnos) for d in langs.values()])[:-1]
     pids_all = q.pids
@@ -133,29 +137,51 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
             if setting in settings:
                 res = _pair_metrics(per_lang[d], qids, pids, target, measures)
                 if res is not None:
-                    frames.append(_frame(res[0], res[1], setting, q.lang, d))
+                    frames.append(("none", _frame(res[0], res[1], setting, q.lang, d)))
         if "multi" in settings:
-            pool = np.concatenate([per_lang[d] for d in langs], axis=1)
             cols = [
                 np.array([off + t.answer_col[p] for off, t in zip(offsets, langs.values(), strict=True)
                           if p in t.answer_col])
                 for p in pids
             ]
-            ranks = relevant_ranks(pool, pool_docnos, cols)
             n_rel = np.array([len(c) for c in cols])
-            frames.append(_frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"]), qids, "multi", q.lang, "multi"))
+            for cal in calibrations:
+                blocks = [per_lang[d] if cal == "none" else
+                          calibrate_scores(per_lang[d], cal, queries=qv, mean=means[d] if means else None)
+                          for d in langs]
+                ranks = relevant_ranks(np.concatenate(blocks, axis=1), pool_docnos, cols)
+                frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"]), qids, "multi",
+                                           q.lang, "multi")))
     return frames
 
 
+def calibration_sources(source: str | None, benchmark: str, langs: dict[str, LanguageData]
+                        ) -> dict[str, LanguageData] | None:
+    """The candidates whose per-language means ``center`` subtracts: ``None`` for the evaluated ones
+    (transductive, label-free), else those of benchmark ``source`` in the evaluated languages (an
+    error names the languages it lacks)."""
+    if source is None or source == benchmark:
+        return None
+    other = load_languages(source, None)
+    missing = [lang for lang in langs if lang not in other]
+    if missing:
+        raise ValueError(f"calibration source {source} has no candidates in {', '.join(missing)} (it has "
+                         f"{', '.join(other)}); evaluate those languages only (languages=) or use the evaluated "
+                         f"candidates (calibration_source=None)")
+    return {lang: other[lang] for lang in langs}
+
+
 def encode_languages(encoder: DenseEncoder, benchmark: str, langs: dict[str, LanguageData], *,
-                     limit_queries: int | None = None, verbose: bool = True, label: str = "") -> tuple[dict, dict]:
+                     limit_queries: int | None = None, verbose: bool = True, label: str = "",
+                     queries: bool = True) -> tuple[dict, dict]:
     """Query and candidate vectors per language, through the encoder's vector cache."""
     qvecs, dvecs = {}, {}
     suffix = f"?limit={limit_queries}" if limit_queries else ""
     desc = f"encoding {benchmark}" + (f" with {label}" if label else "")
     for lang, data in tqdm(langs.items(), desc=desc, disable=not verbose, unit="lang"):
         coll = f"{benchmark}/{lang}"
-        qvecs[lang] = encoder.cached_vectors(coll + suffix, "query", list(data.qids), data.queries)
+        if queries:
+            qvecs[lang] = encoder.cached_vectors(coll + suffix, "query", list(data.qids), data.queries)
         texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
         dvecs[lang] = encoder.cached_vectors(coll, "doc", list(data.docnos), texts)
     return qvecs, dvecs
@@ -173,6 +199,8 @@ def evaluate(
     backend: str | None = None,
     batch_size: int | None = None,
     text_mode: str = "text",
+    calibration: str | Sequence[str] = "none",
+    calibration_source: str | None = None,
     verbose: bool = True,
     out: str | os.PathLike | None = None,
 ) -> StudyResult:
@@ -183,7 +211,12 @@ def evaluate(
     transformers as :class:`~pyterrier_hybrid.adapters.TransformerEncoder` (query, doc, name=). The first is
     the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
     ``multi``. ``backend``: the encoding backend of models given as specs (default ``auto``: bf16
-    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`). With ``out``, writes results.json,
+    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`).
+    ``calibration``: ``none``, ``center``, ``zscore`` or several (a list or ``"none,center"``); each
+    one besides ``none`` adds a system ``<name>+<calibration>`` whose multilingual pool is
+    calibrated (:mod:`pyterrier_hybrid.calibration`; its mono / cross rows are the model's own, which
+    calibration leaves unchanged). ``calibration_source``: the benchmark whose candidates give the
+    ``center`` means (default: the evaluated candidates, transductive). With ``out``, writes results.json,
     per_query.parquet, pairs.csv, report.md and figures there.
     """
     settings = tuple(settings)
@@ -192,7 +225,12 @@ def evaluate(
         raise ValueError(f"unknown settings {bad or settings}; valid: {', '.join(SETTINGS)}")
     if len(set(settings)) != len(settings):
         raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
+    calibrations = check_calibrations(calibration)
+    if calibration_source is not None and "center" not in calibrations:
+        raise ValueError(f"calibration_source {calibration_source!r} gives the means of 'center' calibration, "
+                         f"but calibration is {', '.join(calibrations)}")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries)
+    sources = calibration_sources(calibration_source, benchmark, langs) if "center" in calibrations else None
     if models is None or isinstance(models, (str, os.PathLike, *_ENCODERS)) \
             or hasattr(models, "encode_query"):
         models = [models]
@@ -202,23 +240,31 @@ def evaluate(
     if any(not isinstance(m, _ENCODERS) for m in models):
         VectorCache().check_writable()
     encoders = [_as_encoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode) for m in models]
-    systems = list(names) if names else _system_names(encoders)
-    if len(systems) != len(encoders):
-        raise ValueError(f"{len(systems)} names for {len(encoders)} models")
+    models_named = list(names) if names else _system_names(encoders)
+    if len(models_named) != len(encoders):
+        raise ValueError(f"{len(models_named)} names for {len(encoders)} models")
+    systems = [n if c == "none" else f"{n}+{c}" for n in models_named for c in calibrations]
     frames = []
-    for name, enc in zip(systems, encoders, strict=True):
+    for name, enc in zip(models_named, encoders, strict=True):
         qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
+        means = None
+        if "center" in calibrations and "multi" in settings:
+            means = language_means(dvecs if sources is None else encode_languages(
+                enc, calibration_source, sources, verbose=verbose, label=name, queries=False)[1])
         for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
-            for f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK):
-                frames.append(f.assign(system=name))
+            for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
+                                            calibrations, means):
+                targets = [cal] if f["setting"].iat[0] == "multi" else calibrations
+                frames.extend(f.assign(system=name if c == "none" else f"{name}+{c}") for c in targets)
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
         "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
-        "limit_queries": limit_queries, "text_mode": text_mode,
+        "limit_queries": limit_queries, "text_mode": text_mode, "calibration": list(calibrations),
+        "calibration_source": calibration_source or (benchmark if "center" in calibrations else None),
         "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend,
                     "backend_requested": e.backend_requested, "batch_size": e.batch_size}
-                   for n, e in zip(systems, encoders, strict=True)],
+                   for n, e in zip(models_named, encoders, strict=True)],
         **provenance(),
     })
     if out is not None:

@@ -59,7 +59,7 @@ def tiny_model_dir(default_model_dir, tmp_path_factory) -> Path:
     BertModel(cfg).save_pretrained(raw)
     tok.save_pretrained(raw)
     tr = Transformer(str(raw), max_seq_length=64)
-    model = SentenceTransformer(modules=[tr, Pooling(tr.get_word_embedding_dimension(), "mean"), Normalize()],
+    model = SentenceTransformer(modules=[tr, Pooling(tr.get_embedding_dimension(), "mean"), Normalize()],
                                 prompts={"query": "query: ", "document": "passage: "})
     out = tmp_path_factory.mktemp("tiny") / "model"
     model.save(str(out))

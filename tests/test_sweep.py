@@ -159,3 +159,49 @@ def test_cost_table_keeps_signs_and_stars():
                          "cross_gain": [0.09, 0.08, 0.06, 0.07], "multi_gain": [0.1, 0.2, 0.1, 0.1]})
     md = _cost_table(cost)
     assert "+0.0158" in md and "-0.0450*" in md and "+0.0850" in md  # a's mean cross gain, sign kept
+
+
+def test_seeded_sweep_with_wise_and_calibration(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    """Seeds x strategies, WiSE-FT models and calibration in one report (tiny model: plumbing only)."""
+    import pandas as pd
+
+    from pyterrier_hybrid.experiments.seeds import configuration, seed_of
+
+    monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(tmp_path / "home"))
+    result = sweep(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
+                   steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
+                   limit_queries=5, out=tmp_path, verbose=False)
+    assert result.systems[:2] == ["base", "base+center"]
+    assert "hybrid-a0.50+wise0.5/s5+center" in result.systems and len(result.systems) == 2 * (1 + 4 + 4)
+    assert configuration("hybrid-a0.50+wise0.5/s5+center") == "hybrid-a0.50+wise0.5+center"
+    assert seed_of("x-x-mono/s3") == 3 and seed_of("base") is None
+    for folder in ("x-x-mono-seed3", "hybrid-a0.50-seed5"):
+        cfg = json.loads((tmp_path / "train-mlqa-r" / folder / "train_config.json").read_text())
+        assert cfg["options"]["seed"] == int(folder[-1]) and cfg["options"]["batch_mix"] == "exact"
+        assert sum(cfg["data"]["batches"][k] for k in ("mono", "cross")) == 2
+    merge = json.loads((tmp_path / "merged" / "hybrid-a0.50-seed3-wise0.5" / "merge.json").read_text())
+    assert merge["weights"] == [0.5, 0.5] and len(merge["sources"]) == 2
+    doc = json.loads((tmp_path / "sweep.json").read_text())
+    assert doc["schema"] == "pyterrier-hybrid/seeded-sweep/v1" and doc["options"]["seeds"] == [3, 5]
+    summ = pd.read_csv(tmp_path / "seed_summary.csv")
+    row = summ[(summ.configuration == "hybrid-a0.50+center") & (summ.measure == "multi_map")].iloc[0]
+    per_seed = [result.summary().loc[f"hybrid-a0.50/s{s}+center", "multi_map"] for s in (3, 5)]
+    assert row.n_seeds == 2 and row["mean"] == pytest.approx(sum(per_seed) / 2)
+    tests = pd.read_csv(tmp_path / "tests.csv")
+    seed_rows = tests[tests.unit == "seed"]
+    assert set(zip(seed_rows.a, seed_rows.b, strict=True)) >= {("hybrid-a0.50", "x-x-mono"),
+                                                              ("hybrid-a0.50+wise0.5+center", "x-x-mono+wise0.5+center")}
+    assert (seed_rows.n_seeds == 2).all()
+    q = pd.read_parquet(tmp_path / "per_question.parquet")
+    assert set(q.setting) == {"mono", "cross", "multi"} and q.question.nunique() == 5
+    md = (tmp_path / "sweep.md").read_text()
+    assert "mean ± 95 % CI over seeds" in md and "Unit: the seed" in md and "| 2 / 0 |" not in md
+    # a rerun reuses every trained and merged model
+    again = sweep(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
+                  steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
+                  limit_queries=5, out=tmp_path, verbose=False)
+    pd.testing.assert_frame_equal(again.summary(), result.summary())
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        sweep(seeds=[1, 1], out=tmp_path)
+    with pytest.raises(ValueError, match=r"lambda must be in \(0, 1\)"):
+        sweep(wise=[1.0], out=tmp_path)

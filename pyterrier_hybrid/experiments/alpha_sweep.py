@@ -92,6 +92,10 @@ def sweep(
     eval_languages: Sequence[str] | None = None,
     limit_queries: int | None = None,
     backend: str | None = None,
+    seeds: Sequence[int] | None = None,
+    wise: Sequence[float] = (),
+    calibration: str | Sequence[str] = "none",
+    calibration_source: str | None = None,
     out: str | os.PathLike = "runs/study",
     verbose: bool = True,
     **options: Any,
@@ -100,27 +104,58 @@ def sweep(
     ``train_source`` with the same options (``config`` / ``options``: TrainConfig fields, e.g.
     ``steps=60, batch_size=32, keep="last"``; see :func:`study_config`), then evaluate the untuned
     model and every trained one on ``eval_benchmark`` (all settings, significance against the
-    untuned model and against the hybrid). Returns the evaluation's StudyResult."""
+    untuned model and against the hybrid). Returns the evaluation's StudyResult.
+
+    ``seeds``: train every alpha once per seed (systems ``<run>/s<seed>``; the report gives the
+    mean and 95 % CI over seeds and tests strategies with the seed as the unit, see
+    :mod:`~pyterrier_hybrid.experiments.seeds`). ``wise``: interpolation weights lambda; each adds
+    per trained model the WiSE-FT model ``(1 - lambda) * untuned + lambda * trained``
+    (``<run>+wise<lambda>``; fix lambda in advance, never on the evaluation benchmark).
+    ``calibration`` / ``calibration_source``: as for :func:`~pyterrier_hybrid.evaluate`."""
     runs = plan_runs(alphas)
     base = study_config(config, train_languages=train_languages, **options)
+    seed_list = _check_seeds(seeds)
+    wise = [_check_lambda(lam) for lam in wise]
     if check_leakage(train_source, eval_benchmark):
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot; "
                          f"choose different benchmarks (e.g. mlqa-r -> xquad-r)")
     out = Path(out)
     root = train_root(out, train_source)
     records: dict[str, dict[str, Any]] = {}
-    for i, run in enumerate(runs, 1):
-        cfg = dataclasses.replace(base, sampling=run.sampling, alpha=run.alpha)
-        record = train_or_reuse(model, train_source, root / run.name, cfg, label=f"[{i}/{len(runs)}] {run.name}",
+    plan = [(seed, run) for seed in (seed_list or [base.seed]) for run in runs]
+    for i, (seed, run) in enumerate(plan, 1):
+        cfg = dataclasses.replace(base, sampling=run.sampling, alpha=run.alpha, seed=seed)
+        name, folder = (run.name, run.name) if seed_list is None else (f"{run.name}/s{seed}", f"{run.name}-seed{seed}")
+        record = train_or_reuse(model, train_source, root / folder, cfg, label=f"[{i}/{len(plan)}] {name}",
                                 verbose=verbose)
-        records[run.name] = {"sampling": run.sampling, "alpha": run.alpha, **record}
+        records[name] = {"sampling": run.sampling, "alpha": run.alpha, "seed": seed, **record}
+    models = {name: rec["model"] for name, rec in records.items()}
+    for lam in wise:
+        for name, rec in records.items():
+            run_name, _, seed = name.partition("/")
+            merged = out / "merged" / (f"{Path(rec['model']).parent.name}-wise{lam:g}")
+            models[f"{run_name}+wise{lam:g}" + (f"/{seed}" if seed else "")] = str(
+                wise_model(model, rec["model"], lam, merged))
 
-    names = ["base", *(r.name for r in runs)]
+    names = ["base", *models]
     started = time.perf_counter()
-    result = evaluate([model, *(records[r.name]["model"] for r in runs)], benchmark=eval_benchmark, names=names,
+    result = evaluate([model, *models.values()], benchmark=eval_benchmark, names=names,
                       languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
+                      calibration=calibration, calibration_source=calibration_source,
                       out=out / f"eval-{eval_benchmark}")
     eval_seconds = time.perf_counter() - started
+    if seed_list is not None or wise:
+        from .seeds import write_seed_report
+
+        write_seed_report(result, records, out, options={
+            "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
+            **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
+            "seeds": seed_list or [base.seed], "wise": wise, "calibration": result.config["calibration"],
+            "calibration_source": result.config["calibration_source"],
+            "train_languages": list(base.languages) if base.languages else None,
+            "eval_languages": list(result.languages), "limit_queries": limit_queries,
+            "alphas": [r.alpha for r in runs]}, eval_seconds=eval_seconds)
+        return result
     write_sweep_report(result, records, out, options={
         "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
         **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
@@ -128,6 +163,39 @@ def sweep(
         "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
     }, eval_seconds=eval_seconds)
     return result
+
+
+def _check_seeds(seeds: Sequence[int] | None) -> list[int] | None:
+    if seeds is None:
+        return None
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")
+    return seeds
+
+
+def _check_lambda(lam: float) -> float:
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 < lam < 1:
+        raise ValueError(f"a WiSE-FT lambda must be in (0, 1) (0 = untuned, 1 = fine-tuned), got {lam!r}")
+    return float(lam)
+
+
+def wise_model(base: Any, tuned: str | os.PathLike, lam: float, out: Path) -> Path:
+    """``(1 - lam) * base + lam * tuned`` in ``out`` (reused when ``merge.json`` records the same
+    sources, by fingerprint, and weights)."""
+    from ..merging import MERGE_NAME, merge_models
+    from ..models import load_model, model_fingerprint
+
+    loaded = [load_model(base), load_model(tuned)]
+    prints = [model_fingerprint(m) for m in loaded]
+    record = out / MERGE_NAME
+    if record.is_file():
+        done = json.loads(record.read_text())
+        if [s["fingerprint"] for s in done["sources"]] == prints and done["weights"] == [1 - lam, lam]:
+            return out
+    merge_models(loaded, [1 - lam, lam], out=out, overwrite=True, names=[str(base), str(tuned)])
+    return out
 
 
 def _hybrid_index(result: StudyResult, records: dict[str, dict[str, Any]]) -> int | None:

@@ -56,7 +56,8 @@ def training_record(run_dir: Path) -> dict[str, Any]:
                 run_dir / "checkpoints", opts.keep, res["best_checkpoint"], res["global_step"]),
             "train_seconds": steps[-1]["seconds"] if steps else None,
             "final_loss": steps[-1]["loss"] if steps else None,
-            "eval_losses": {x["step"]: x["eval_loss"] for x in evals}}
+            "eval_losses": {x["step"]: x["eval_loss"] for x in evals},
+            "batches": cfg.get("data", {}).get("batches")}
 
 
 def train_or_reuse(model: Any, train_source: Any, run_dir: Path, config: TrainConfig, *, label: str,

@@ -1,0 +1,160 @@
+"""Language calibration: remove per-language offsets from dense retrieval scores.
+
+A multilingual encoder places each language's candidates around its own mean, so in a pool of
+several languages a query prefers candidates of some languages whatever their content. Two
+label-free corrections (Yang et al., EMNLP 2021, "language-bias removal"):
+
+- ``center``: subtract each candidate language's mean vector ``mu_L`` from its candidates. The
+  score becomes ``q . d - q . mu_L``: within one language a constant per query, so monolingual
+  and cross-lingual rankings are unchanged; only the mixing of languages in a pool changes.
+  The means come from the indexed corpus itself (transductive: the test candidates' vectors, no
+  labels) or from a separate corpus of the same languages (:func:`language_means` of it).
+- ``zscore``: standardise each query's scores within each candidate language (mean 0, standard
+  deviation 1 over that language's candidates in the ranking; a constant block stays 0). Also
+  monotone within a language. It needs the scores of the whole pool (a full ranking,
+  ``num_results=None``), not a top-k.
+
+In a PyTerrier pipeline: ``encoder.doc_encoder() >> LanguageCentering(means)`` before indexing
+(frames with ``doc_vec`` and ``lang``), or ``retriever >> LanguageScoreNorm()`` on results that
+carry ``lang``. :func:`~pyterrier_hybrid.evaluate` takes ``calibration=``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+
+from .fs import atomic_write
+
+__all__ = ["CALIBRATIONS", "LanguageCentering", "LanguageScoreNorm", "calibrate_scores", "check_calibrations",
+           "language_means"]
+
+#: Calibration methods (``none`` leaves scores as they are).
+CALIBRATIONS = ("none", "center", "zscore")
+
+
+def check_calibrations(calibration: str | Sequence[str]) -> tuple[str, ...]:
+    """The calibration names as a tuple (a comma-separated string is accepted); unknown or repeated
+    names are an error that lists the valid ones."""
+    names = tuple(c.strip() for c in calibration.split(",")) if isinstance(calibration, str) else tuple(calibration)
+    bad = [c for c in names if c not in CALIBRATIONS]
+    if bad or not names:
+        raise ValueError(f"unknown calibration {', '.join(map(repr, bad)) or '(none given)'}; valid: "
+                         f"{', '.join(CALIBRATIONS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"calibration {list(names)} repeats a name; give each of {', '.join(CALIBRATIONS)} once")
+    return names
+
+
+def language_means(vectors: Mapping[str, np.ndarray] | np.ndarray, langs: Sequence[str] | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Each language's mean vector (float64): from ``{lang: [n, dim] vectors}``, or from one
+    ``[n, dim]`` array with its rows' languages ``langs``."""
+    if not isinstance(vectors, Mapping):
+        if langs is None:
+            raise ValueError("language_means of one array needs langs=, the language of each row")
+        arr, langs = np.asarray(vectors), np.asarray(langs, dtype=object)
+        if len(langs) != len(arr):
+            raise ValueError(f"{len(langs)} languages for {len(arr)} vectors")
+        vectors = {str(lang): arr[langs == lang] for lang in sorted(set(langs))}
+    out = {}
+    for lang, v in vectors.items():
+        v = np.asarray(v, dtype=np.float64)
+        if v.ndim != 2 or not len(v):
+            raise ValueError(f"language {lang!r}: expected a non-empty [n, dim] array of vectors, got shape {v.shape}")
+        out[lang] = v.mean(axis=0)
+    return out
+
+
+def calibrate_scores(scores: np.ndarray, method: str, *, queries: np.ndarray | None = None,
+                     mean: np.ndarray | None = None) -> np.ndarray:
+    """One language block of scores ``[n_queries, n_docs]`` calibrated (float64): ``center``
+    subtracts ``queries @ mean`` per query (``queries`` the query vectors, ``mean`` the block
+    language's mean vector); ``zscore`` standardises each row; ``none`` returns the scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    if method == "none":
+        return s
+    if method == "center":
+        if queries is None or mean is None:
+            raise ValueError("center calibration needs the query vectors and the language's mean vector")
+        return s - (np.asarray(queries, dtype=np.float64) @ np.asarray(mean, dtype=np.float64))[:, None]
+    if method == "zscore":
+        mu, sd = s.mean(axis=1, keepdims=True), s.std(axis=1, keepdims=True)
+        return (s - mu) / np.where(sd > 0, sd, 1.0)
+    raise ValueError(f"unknown calibration {method!r}; valid: {', '.join(CALIBRATIONS)}")
+
+
+def _need(inp: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in inp.columns]
+    if missing:
+        hint = (" (language calibration needs each document's language: index a corpus whose documents have a "
+                "'lang' field, e.g. the LAReQA multilingual pools, or add the column)") if "lang" in missing else ""
+        raise ValueError(f"{what} needs column(s) {', '.join(missing)}; got {', '.join(map(str, inp.columns))}{hint}")
+
+
+class LanguageCentering(pt.Transformer):
+    """Subtracts each document's language mean from its ``doc_vec`` (column ``lang``).
+
+    ``means``: ``{lang: vector}`` (from :func:`language_means` of a corpus), or ``None`` to take
+    them from the frame being transformed (transductive: the whole corpus must pass in one frame).
+    A language without a mean is an error that lists the known ones.
+    """
+
+    def __init__(self, means: Mapping[str, np.ndarray] | None = None) -> None:
+        self.means = {k: np.asarray(v, dtype=np.float64) for k, v in means.items()} if means is not None else None
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        _need(inp, ["doc_vec", "lang"], "LanguageCentering")
+        vecs = np.stack(inp["doc_vec"].to_numpy()) if len(inp) else np.zeros((0, 0))
+        langs = inp["lang"].astype(str).to_numpy()
+        means = self.means if self.means is not None else language_means(vecs, langs)
+        unknown = sorted(set(langs) - set(means))
+        if unknown:
+            raise ValueError(f"no language mean for {', '.join(unknown)}; known: {', '.join(sorted(means))}")
+        out = inp.copy()
+        centred = vecs.astype(np.float64) - np.stack([means[lang] for lang in langs]) if len(inp) else vecs
+        out["doc_vec"] = list(centred.astype(np.float32))
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """The means as ``.npz`` (written atomically)."""
+        if self.means is None:
+            raise ValueError("a transductive LanguageCentering (means=None) has no means to save")
+        path, means = Path(path), self.means
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **means)
+
+        atomic_write(path, write)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LanguageCentering:
+        """Means saved by :meth:`save`."""
+        with np.load(path) as data:
+            return cls({k: data[k] for k in data.files})
+
+    def __repr__(self) -> str:
+        return f"LanguageCentering({'transductive' if self.means is None else sorted(self.means)})"
+
+
+class LanguageScoreNorm(pt.Transformer):
+    """Standardises ``score`` within each (query, document language) group of a result frame
+    (column ``lang``), then re-sorts and re-ranks each query (``rank`` 0-based). Apply it to full
+    rankings: on a top-k the statistics are those of the retrieved documents only."""
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        _need(inp, ["qid", "docno", "score", "lang"], "LanguageScoreNorm")
+        out = inp.copy()
+        g = out.groupby(["qid", "lang"], sort=False)["score"]
+        sd = g.transform("std", ddof=0)
+        out["score"] = ((out["score"] - g.transform("mean")) / sd.where(sd > 0, 1.0)).astype(np.float64)
+        out = out.sort_values(["qid", "score", "docno"], ascending=[True, False, False], kind="stable")
+        out["rank"] = out.groupby("qid", sort=False).cumcount()
+        return out.reset_index(drop=True)
