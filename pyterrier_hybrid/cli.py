@@ -54,8 +54,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .irds_eval import check_dataset, evaluate_dataset
 
         check_dataset(args.benchmark)  # before any model is loaded
-        given = [f"--{k.replace('_', '-')}" for k in ("languages", "limit_queries", "out", "name")
-                 if getattr(args, k)] + (["--settings"] if args.settings != ["mono", "cross", "multi"] else [])
+        given = [f"--{k.replace('_', '-')}" for k in ("languages", "limit_queries", "out", "name",
+                                                        "calibration_source") if getattr(args, k)]
+        given += (["--settings"] if args.settings != ["mono", "cross", "multi"] else []) + (
+            ["--calibration"] if args.calibration != ["none"] else [])
         if given:
             raise ValueError(f"{', '.join(given)} apply to the language-pair study (--benchmark xquad-r or mlqa-r), "
                              f"not to {args.benchmark}")
@@ -70,7 +72,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(
         models, benchmark=args.benchmark, languages=args.languages, settings=args.settings,
         limit_queries=args.limit_queries, names=args.name, backend=args.backend, batch_size=args.batch_size,
-        text_mode=args.text_mode, out=args.out, verbose=not args.quiet,
+        text_mode=args.text_mode, calibration=args.calibration, calibration_source=args.calibration_source,
+        out=args.out, verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
         print(summary_table(result).to_string())
@@ -122,11 +125,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     result = sweep(
         model=args.model, train_source=args.train, eval_benchmark=args.eval, alphas=args.alphas, config=_config(args),
         eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
+        seeds=args.seeds, wise=args.wise, calibration=args.calibration, calibration_source=args.calibration_source,
         verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
         print(summary_table(result).to_string())
-    print(f"\nwrote sweep.json, sweep.md, alpha_curve.png and eval-{args.eval}/ to {args.out}")
+    what = "seed_summary.csv, tests.csv, per_question.parquet" if args.seeds or args.wise else "alpha_curve.png"
+    print(f"\nwrote sweep.json, sweep.md, {what} and eval-{args.eval}/ to {args.out}")
     return 0
 
 
@@ -139,12 +144,53 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
         model=args.model, train_source=args.train, eval_benchmark=args.eval, ks=args.ks, draws=args.draws,
         languages=args.pool_languages, alpha=args.hybrid_alpha, config=_config(args),
         eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
-        verbose=not args.quiet,
+        calibration=args.calibration, calibration_source=args.calibration_source, verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(table.to_string(index=False))
     print(f"\nwrote scaling.csv, scaling_by_language.csv, scaling_steps.csv, scaling.json, scaling.md, scaling.png and eval-{args.eval}/ to {args.out}")
     return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .merging import merge_models
+
+    if len(args.model) < 2:
+        raise ValueError(f"merge needs at least two --model, got {len(args.model)}")
+    weights = args.weights
+    if args.wise is not None:
+        if weights is not None or len(args.model) != 2:
+            raise ValueError("--wise LAMBDA takes exactly two --model (the untuned one first) and no --weights")
+        if not 0 < args.wise < 1:
+            raise ValueError(f"--wise must be in (0, 1) (0 = the first model, 1 = the second), got {args.wise}")
+        weights = [1 - args.wise, args.wise]
+    out = merge_models(args.model, weights, out=args.out, overwrite=args.overwrite)
+    print(f"merged {len(args.model)} models (weights {weights or 'uniform'}) into {out}")
+    return 0
+
+
+def _calibration_options(p: argparse.ArgumentParser) -> None:
+    def calibrations(value: str) -> list[str]:
+        from .calibration import check_calibrations
+
+        try:
+            return list(check_calibrations(value))
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from e
+
+    p.add_argument("--calibration", type=calibrations, default=["none"],
+                   help="language calibration of the multilingual pool, comma-separated: none, center (subtract each "
+                        "language's mean candidate vector), zscore (standardise scores per language); each besides "
+                        "none adds a system <name>+<calibration> (default: none)")
+    p.add_argument("--calibration-source", metavar="BENCHMARK",
+                   help="benchmark whose candidates give the center means (default: the evaluated ones, transductive)")
+
+
+def _weights(value: str) -> list[float]:
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated weights, got {value!r}") from e
 
 
 def _ints(value: str) -> list[int]:
@@ -179,6 +225,8 @@ _TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
     "cached_loss": ({"action": "store_true"}, "CachedMultipleNegativesRankingLoss (large batches)"),
     "mini_batch_size": ({"type": int}, "mini-batch of --cached-loss"),
     "save_steps": ({"type": int}, "checkpoint + validation interval (train: --steps; studies: a third of them)"),
+    "keep_checkpoints": ({"action": "store_true"}, "keep out/checkpoints (optimizer state) when the run finishes, so "
+                         "it can be extended later (default: removed; out/model stays)"),
     "eval_fraction": ({"type": float}, "held-out fraction of the questions for the validation loss"),
     "batch_mix": ({"choices": list(BATCH_MIXES)}, "exact: round(alpha x steps) mono batches, languages balanced; "
                   "random: each batch mono with probability alpha"),
@@ -257,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, help="encoding batch size (default: the backend's measured best)")
     e.add_argument("--text-mode", default="text", choices=["text", "text+context"],
                    help="encode candidates as the sentence, or sentence + paragraph")
+    _calibration_options(e)
     e.add_argument("--out", help="output directory (results.json, per_query.parquet, report.md, figures)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(fn=_cmd_evaluate)
@@ -284,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alphas", type=_floats, default=[1.0, 0.0, 0.5, 0.25, 0.75],
                    help="probabilities of a monolingual batch; 1 = X-X-mono, 0 = X-Y (default 1,0,0.5,0.25,0.75)")
     s.add_argument("--train-languages", type=_csv, help="training languages (default: all of the source)")
+    s.add_argument("--seeds", type=_ints, help="train every alpha once per seed, e.g. 0,1,2 (report: mean and 95 %% CI "
+                                               "over seeds, tests with the seed as the unit); default: --seed once")
+    s.add_argument("--wise", type=_floats, default=[], metavar="LAMBDAS",
+                   help="add per trained model its WiSE-FT interpolation (1 - lambda) untuned + lambda trained, e.g. 0.5")
+    _calibration_options(s)
     s.set_defaults(fn=_cmd_sweep)
 
     c = sub.add_parser("scaling", help="language scaling: train on k = 1, 2, 4, ... languages, evaluate seen vs "
@@ -294,7 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--train-languages", dest="pool_languages", type=_csv,
                    help="the languages to draw from (default: all of the source)")
     c.add_argument("--alpha", dest="hybrid_alpha", type=float, default=0.5, help="hybrid alpha (k = 1 is always X-X-mono)")
+    _calibration_options(c)
     c.set_defaults(fn=_cmd_scaling)
+
+    m = sub.add_parser("merge", help="weight-space interpolation of models of one architecture (WiSE-FT, model soup)")
+    m.add_argument("--model", action="append", required=True, metavar="SPEC",
+                   help="a model to merge (repeat; the first gives tokenizer, prompts and configuration)")
+    g = m.add_mutually_exclusive_group()
+    g.add_argument("--weights", type=_weights, help="one weight per --model, summing to 1 (default: uniform)")
+    g.add_argument("--wise", type=float, metavar="LAMBDA",
+                   help="WiSE-FT: (1 - LAMBDA) first + LAMBDA second (two --model: untuned, fine-tuned)")
+    m.add_argument("--out", required=True, help="output model directory")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    m.set_defaults(fn=_cmd_merge)
     return p
 
 
@@ -305,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.fn(args)
-    except (ValueError, UnknownDatasetError, FileNotFoundError) as e:
+    except (ValueError, UnknownDatasetError, FileNotFoundError, FileExistsError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"pyterrier-hybrid: error: {msg}", file=sys.stderr)
         return 2

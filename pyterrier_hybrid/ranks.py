@@ -165,6 +165,12 @@ def _ap(r: _Ranks) -> np.ndarray:
     return _over_relevant(r, _per_query(r, r.position / r.rank))
 
 
+def _ap_cut(r: _Ranks, cutoff: int) -> np.ndarray:
+    """AP of the ranking cut at ``cutoff`` (trec_eval ``map_cut``): relevant docs ranked deeper
+    add nothing, the denominator stays all relevant docs."""
+    return _over_relevant(r, _per_query(r, np.where(r.rank <= cutoff, r.position / r.rank, 0.0)))
+
+
 def _rr(r: _Ranks) -> np.ndarray:
     rr = np.zeros(r.size.size)
     hit = r.size > 0
@@ -193,7 +199,7 @@ def _rank_distance(r: _Ranks) -> np.ndarray:
 
 
 _FIXED: dict[str, Callable[[_Ranks], np.ndarray]] = {"AP": _ap, "RR": _rr, "RankDistance": _rank_distance}
-_AT_CUTOFF: dict[str, Callable[[_Ranks, int], np.ndarray]] = {"R": _recall, "nDCG": _ndcg}
+_AT_CUTOFF: dict[str, Callable[[_Ranks, int], np.ndarray]] = {"AP": _ap_cut, "R": _recall, "nDCG": _ndcg}
 _CUTOFF_NAME = re.compile(r"^(\w+)@([1-9][0-9]*)$")
 
 SUPPORTED_MEASURES: tuple[str, ...] = (*_FIXED, *(f"{name}@k" for name in _AT_CUTOFF))

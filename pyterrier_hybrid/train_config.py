@@ -41,7 +41,7 @@ _MODEL_DEFINING = ("sampling", "alpha", "steps", "batch_size", "lr", "weight_dec
                    "cached_loss", "mini_batch_size", "batch_mix", "keep", "precision", "optimizer", "seed", "languages",
                    "max_examples")
 #: What runs recorded before an option existed meant (so their configs still compare).
-_LEGACY = {"batch_mix": "random", "keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
+_LEGACY = {"keep_checkpoints": True, "batch_mix": "random", "keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
            "warmup_ratio": 0.1, "temperature": 0.05, "num_negatives": 1, "max_query_length": 64,
            "max_passage_length": 256, "cached_loss": False, "mini_batch_size": 32}
 
@@ -121,6 +121,7 @@ class TrainConfig:
     mini_batch_size: int = 32
     batch_mix: str = "exact"
     save_steps: int | None = None
+    keep_checkpoints: bool = False
     eval_fraction: float = 0.1
     keep: str = "best"
     precision: str = "auto"
@@ -142,6 +143,8 @@ class TrainConfig:
             _positive_int(name, getattr(self, name))
         for name in ("steps", "save_steps", "max_examples"):
             _positive_int(name, getattr(self, name), optional=True)
+        if not isinstance(self.keep_checkpoints, bool):
+            raise ValueError(f"keep_checkpoints must be True or False, got {self.keep_checkpoints!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if isinstance(self.num_negatives, bool) or not isinstance(self.num_negatives, int) or self.num_negatives < 0:

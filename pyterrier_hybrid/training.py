@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,8 +121,8 @@ def train(
     """
     requested = TrainConfig.make(config, **options)
     cfg = requested.resolved()  # precision fixed for this machine
-    data = _prepare_data(source, cfg)
     out = Path(out)
+    data = _prepare_data(source, cfg, budget=_mix_budget(out, cfg) if resume else cfg.steps)
     resume_from, finished = _prepare_run_dir(out, cfg, data.steps, resume, allow_changes, model)
     if finished is not None:
         return _finished_result(out, finished)
@@ -152,8 +153,20 @@ class _Data:
     eval_batches: list[list[int]]
 
 
-def _prepare_data(source: Any, cfg: TrainConfig) -> _Data:
-    """Load and split the examples, build views and the batch plan (all checks before any model)."""
+def _mix_budget(out: Path, cfg: TrainConfig) -> int | None:
+    """The budget of the exact batch mix: the run's first ``steps`` when resuming a run (an
+    extended run keeps its schedule; the added steps draw their kind at random), else ``steps``."""
+    path = out / CONFIG_NAME
+    if not path.is_file():
+        return cfg.steps
+    recorded = json.loads(path.read_text())
+    batches = recorded.get("data", {}).get("batches") or {}
+    return batches.get("budget") or recorded.get("options", {}).get("steps") or cfg.steps
+
+
+def _prepare_data(source: Any, cfg: TrainConfig, budget: int | None = None) -> _Data:
+    """Load and split the examples, build views and the batch plan (all checks before any model).
+    ``budget``: the steps the exact batch mix spreads over (default: ``cfg.steps``)."""
     examples = load_source(source, languages=cfg.languages, max_examples=cfg.max_examples)
     if not examples:
         raise ValueError(f"the training source {describe_source(source)} has no examples"
@@ -161,10 +174,11 @@ def _prepare_data(source: Any, cfg: TrainConfig) -> _Data:
     train_ex, val_ex = split_validation(examples, cfg.eval_fraction, cfg.seed)
     cross = cfg.alpha < 1
     views = build_views(train_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
-    sampler = functools.partial(HybridBatchSampler, views=views, alpha=cfg.alpha, mix=cfg.batch_mix, budget=cfg.steps)
+    budget = budget or cfg.steps
+    sampler = functools.partial(HybridBatchSampler, views=views, alpha=cfg.alpha, mix=cfg.batch_mix, budget=budget)
     probe = sampler(views.dataset, batch_size=cfg.batch_size, drop_last=False, seed=cfg.seed)  # validates
     steps = cfg.steps or len(probe)
-    batches = probe.counts(steps)
+    batches = {**probe.counts(steps), "mix": cfg.batch_mix, "budget": budget or len(probe)}
     val_views, eval_batches = None, []
     if val_ex:
         val_views = build_views(val_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
@@ -209,6 +223,11 @@ def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allo
                                                                          last.endswith(f"checkpoint-{done}")):
             logger.warning("%s is a finished run (%d steps): nothing to train", out, done)
             return None, recorded
+        if done is not None and result.get("checkpoints_removed"):
+            raise ValueError(f"{out} finished at step {done} and its checkpoints (optimizer state) were removed "
+                             f"(keep_checkpoints=False), so it cannot be extended to {steps} steps exactly: train a "
+                             f"new run with steps={steps} (keep_checkpoints=True, CLI --keep-checkpoints, keeps them "
+                             f"for later extension)")
     if resume and last is None:
         logger.warning("resume=True but %s has no complete checkpoint: starting from scratch", ckpt_dir)
     if last is not None and resume:
@@ -348,8 +367,11 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
         with atomic_dir(out / "model", replace=True) as tmp:
             st_model.save(str(tmp))
         config["result"] = {"global_step": trainer.state.global_step, "best_checkpoint": best,
-                            "best_eval_loss": trainer.state.best_metric, "kept_checkpoint": kept}
+                            "best_eval_loss": trainer.state.best_metric, "kept_checkpoint": kept,
+                            "checkpoints_removed": not cfg.keep_checkpoints}
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        if not cfg.keep_checkpoints:  # recorded first: a kill in between leaves stale checkpoints, no lost run
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
     st_model.eval()
     return TrainResult(st_model, out, out / "model", out / LOG_NAME, trainer.state.global_step, best, config, kept)
 

@@ -27,7 +27,7 @@ from pyterrier_hybrid.measures import (
     relevant_ranks,
 )
 
-PYTREC_MEASURES = [AP, R @ 1, R @ 10, nDCG @ 10, RR]
+PYTREC_MEASURES = [AP, AP @ 5, AP @ 100, R @ 1, R @ 10, nDCG @ 10, RR]
 LANGS = ["en", "de", "ar", "zh", "th"]
 
 
@@ -241,11 +241,11 @@ def test_measure_fn_maps_ir_measures_objects():
 
 @pytest.mark.parametrize(
     "measure",
-    [ir_measures.P @ 10, AP @ 100, RR @ 10, nDCG(gains={0: 0, 1: 3}) @ 10, R(judged_only=True) @ 10, "MAP",
+    [ir_measures.P @ 10, AP(rel=2) @ 100, RR @ 10, nDCG(gains={0: 0, 1: 3}) @ 10, R(judged_only=True) @ 10, "MAP",
      "RankDistance@10"],
 )
 def test_unsupported_measures(measure):
-    with pytest.raises(ValueError, match="supported: AP, RR, RankDistance, R@k, nDCG@k"):
+    with pytest.raises(ValueError, match="supported: AP, RR, RankDistance, AP@k, R@k, nDCG@k"):
         measure_fn(measure)
     with pytest.raises(ValueError, match="cannot be computed from relevant ranks"):
         rank_metrics([np.array([1])], 1, [AP, measure])

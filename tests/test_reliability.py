@@ -85,7 +85,8 @@ def test_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(ti
     assert half.is_dir() and not (half / "trainer_state.json").exists()  # really half-written
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = train(str(tiny_model_dir), subset, out=out, steps=6, save_steps=2, eval_fraction=0.0, resume=True, **KW)
+        res = train(str(tiny_model_dir), subset, out=out, steps=6, save_steps=2, eval_fraction=0.0, resume=True,
+                    keep_checkpoints=True, **KW)
     assert res.global_step == 6
     cfg = json.loads((out / "train_config.json").read_text())
     assert cfg["resumed_from"].endswith("checkpoint-2")
@@ -127,7 +128,7 @@ def test_batch_of_one_without_negatives_is_refused(tiny_model_dir, subset, tmp_p
 
 def test_resume_of_a_finished_run_does_nothing_and_changed_options_are_refused(tiny_model_dir, subset, tmp_path):
     out = tmp_path / "run"
-    kw = {**KW, "steps": 2, "save_steps": 2, "eval_fraction": 0.0}
+    kw = {**KW, "steps": 2, "save_steps": 2, "eval_fraction": 0.0, "keep_checkpoints": True}
     train(str(tiny_model_dir), subset, out=out, **kw)
     ckpt = out / "checkpoints" / "checkpoint-2"
     stamp = (ckpt / "trainer_state.json").stat().st_mtime_ns
@@ -142,6 +143,18 @@ def test_resume_of_a_finished_run_does_nothing_and_changed_options_are_refused(t
     assert (out / "train_config.json").read_text() == config  # the recorded options were not rewritten
     more = train(str(tiny_model_dir), subset, out=out, resume=True, **{**kw, "steps": 3})  # a longer run extends it
     assert more.global_step == 3
+
+
+def test_a_finished_run_drops_its_checkpoints_and_cannot_be_extended(tiny_model_dir, subset, tmp_path):
+    out = tmp_path / "run"
+    kw = {**KW, "steps": 2, "save_steps": 1, "eval_fraction": 0.0}
+    train(str(tiny_model_dir), subset, out=out, **kw)
+    assert not (out / "checkpoints").exists() and (out / "model" / "modules.json").is_file()
+    assert json.loads((out / "train_config.json").read_text())["result"]["checkpoints_removed"] is True
+    assert train(str(tiny_model_dir), subset, out=out, resume=True, **kw).global_step == 2  # finished: reused
+    with pytest.raises(ValueError, match=r"checkpoints \(optimizer state\) were removed.*new run with steps=3"):
+        train(str(tiny_model_dir), subset, out=out, resume=True, **{**kw, "steps": 3})
+    assert (out / "model" / "modules.json").is_file()
 
 
 # ------------------------------------------------------------------ 3, 4. the vector cache

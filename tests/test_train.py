@@ -35,10 +35,12 @@ def step_lines(path):
     return [line for line in read_log(path) if "loss" in line]
 
 
-def planned(examples, *, batch_size, alpha, seed, eval_fraction, epochs=1):
+def planned(examples, *, batch_size, alpha, seed, eval_fraction, steps, epochs=1):
+    """The batches training will see: the default exact mix over a budget of ``steps``."""
     train_ex, _ = split_validation(examples, eval_fraction, seed)
     views = build_views(train_ex, seed=seed, cross=alpha < 1)
-    s = HybridBatchSampler(views.dataset, batch_size=batch_size, seed=seed, views=views, alpha=alpha)
+    s = HybridBatchSampler(views.dataset, batch_size=batch_size, seed=seed, views=views, alpha=alpha, mix="exact",
+                           budget=steps)
     return views, [b for e in range(epochs) for b in s.plan(e)]
 
 
@@ -59,7 +61,7 @@ def infonce(model, rows, temperature=0.05):
 
 def test_real_model_loss_goes_down_and_log_matches_plan(default_model_dir, subset, tmp_path):
     steps, bs, alpha, seed = 3, 8, 0.5, 0
-    views, plan = planned(subset, batch_size=bs, alpha=alpha, seed=seed, eval_fraction=0.0)
+    views, plan = planned(subset, batch_size=bs, alpha=alpha, seed=seed, eval_fraction=0.0, steps=steps)
     trained_rows = [[views.dataset[i] for i in b.indices] for b in plan[:steps]]
     model = load_model(default_model_dir)
     before = infonce(model, trained_rows)
@@ -81,7 +83,8 @@ def test_real_model_loss_goes_down_and_log_matches_plan(default_model_dir, subse
     config = json.loads((tmp_path / "run" / "train_config.json").read_text())
     assert config["options"]["alpha"] == 0.5 and config["model"]["frozen_parameters"] > 0
     assert config["result"]["global_step"] == steps and config["versions"]["torch"] == torch.__version__
-    assert (tmp_path / "run" / "checkpoints" / f"checkpoint-{steps}").is_dir()
+    # finished: the model stays, the checkpoints (optimizer state, 1.4 GB each at full scale) are removed
+    assert config["result"]["checkpoints_removed"] and not (tmp_path / "run" / "checkpoints").exists()
     assert json.loads((tmp_path / "run" / "model" / "config_sentence_transformers.json").read_text())[
         "prompts"] == PROMPTS
 
@@ -89,7 +92,7 @@ def test_real_model_loss_goes_down_and_log_matches_plan(default_model_dir, subse
 def test_resume_is_exact_and_continues(tiny_model_dir, subset, tmp_path):
     out = tmp_path / "run"
     kw = dict(sampling="hybrid", alpha=0.5, batch_size=8, save_steps=2, eval_fraction=0.1, out=out, seed=1,
-              max_query_length=32, max_passage_length=32, verbose=False)
+              max_query_length=32, max_passage_length=32, verbose=False, keep_checkpoints=True)
     first = train(str(tiny_model_dir), subset, steps=4, **kw)
     ref = step_lines(first.log_path)
     assert [line["step"] for line in ref] == [1, 2, 3, 4]
@@ -111,7 +114,8 @@ def test_resume_is_exact_and_continues(tiny_model_dir, subset, tmp_path):
     final = train(str(tiny_model_dir), subset, steps=6, resume=True, **kw)
     lines = step_lines(final.log_path)
     assert [line["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
-    _, plan = planned(subset, batch_size=8, alpha=0.5, seed=1, eval_fraction=0.1)
+    # the exact mix keeps the first run's 4-step schedule; steps 5 and 6 draw their kind at random
+    _, plan = planned(subset, batch_size=8, alpha=0.5, seed=1, eval_fraction=0.1, steps=4, epochs=2)
     assert [(line["kind"], tuple(line["query_langs"])) for line in lines] == [
         (b.kind, b.query_langs) for b in plan[:6]]
     assert final.global_step == 6
@@ -155,7 +159,7 @@ def test_keep_best_or_last_checkpoint(tiny_model_dir, subset, tmp_path, monkeypa
     monkeypatch.setattr(MultipleNegativesRankingLoss, "forward", forward)
     out = tmp_path / keep
     result = train(str(tiny_model_dir), subset, steps=4, batch_size=8, save_steps=2, eval_fraction=0.1, keep=keep,
-                   out=out, verbose=False, max_query_length=32, max_passage_length=32)
+                   out=out, verbose=False, max_query_length=32, max_passage_length=32, keep_checkpoints=True)
     ckpts = out / "checkpoints"
     assert result.best_checkpoint.endswith("checkpoint-2")
     assert result.kept_checkpoint.endswith("checkpoint-2" if keep == "best" else "checkpoint-4")

@@ -88,8 +88,9 @@ def seen_groups(per_query: pd.DataFrame, train_langs: set[str]) -> pd.Series:
 def _table(result: StudyResult, runs: dict[str, dict[str, Any]], source_languages: Sequence[str]) -> pd.DataFrame:
     rows = []
     pq = result.per_query
-    for name in result.systems:
-        sub = pq[pq.system == name]
+    for system in result.systems:
+        sub = pq[pq.system == system]
+        name, _, cal = system.partition("+")  # "k2-d0+center": model k2-d0, calibration center
         langs = set(runs[name]["languages"]) if name in runs else set()
         groups = seen_groups(sub, langs)
         held_out = seen_groups(sub, set(source_languages)) == "unseen"  # no model could train on these
@@ -97,7 +98,7 @@ def _table(result: StudyResult, runs: dict[str, dict[str, Any]], source_language
                  *(((setting, "all"), g) for setting, g in sub.groupby("setting", sort=False)),
                  *(((setting, "held-out"), g) for setting, g in sub[held_out].groupby("setting", sort=False))]
         for (setting, grp), g in parts:
-            row = {"system": name, "k": runs[name]["k"] if name in runs else 0,
+            row = {"system": system, "calibration": cal or "none", "k": runs[name]["k"] if name in runs else 0,
                    "draw": runs[name]["draw"] if name in runs else None, "setting": setting, "group": grp,
                    "n_queries": len(g)}
             # macro over (query, corpus) language pairs, as the study's summary
@@ -194,6 +195,8 @@ def scaling(
     eval_languages: Sequence[str] | None = None,
     limit_queries: int | None = None,
     backend: str | None = None,
+    calibration: str | Sequence[str] = "none",
+    calibration_source: str | None = None,
     out: str | os.PathLike = "runs/scaling",
     verbose: bool = True,
     **options: Any,
@@ -201,7 +204,9 @@ def scaling(
     """Train on k = ``ks`` training languages drawn from ``languages`` (default: all of the source;
     ``draws`` seeded subsets each, hybrid ``alpha``, the same options for every model: ``config`` /
     ``options`` as for :func:`~pyterrier_hybrid.experiments.sweep`), evaluate every model and the
-    untuned one on ``eval_benchmark``, and return the seen / unseen table (also written to ``out``)."""
+    untuned one on ``eval_benchmark``, and return the seen / unseen table (also written to ``out``).
+    ``calibration`` / ``calibration_source``: as for :func:`~pyterrier_hybrid.evaluate` (calibrated
+    systems are rows of the table with their ``calibration``)."""
     base = study_config(config, **options)
     seed = base.seed
     if check_leakage(train_source, eval_benchmark):
@@ -227,6 +232,7 @@ def scaling(
     names = ["base", *runs]
     result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=names,
                       languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
+                      calibration=calibration, calibration_source=calibration_source,
                       out=out / f"eval-{eval_benchmark}")
     table = _table(result, runs, languages)
     options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark, "ks": list(ks),
