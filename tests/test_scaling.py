@@ -68,7 +68,11 @@ def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     a, b = (pq[(pq.system == s) & (pq.setting == "mono")].sort_values(["query_lang", "qid"]).AP.to_numpy()
             for s in ("k2-d0", "k1-d0"))
     assert row.change == pytest.approx((a - b).mean()) and row.n_queries == len(a) == 12
-    assert row.p_value == pytest.approx(stats.ttest_rel(a, b).pvalue, nan_ok=True)
+    # the unit of the test is the question: its rows (one per query language) averaged first
+    qa, qb = (pq[(pq.system == s) & (pq.setting == "mono")].assign(q=lambda f: f.qid.str.split("_", n=1).str[1])
+              .groupby("q").AP.mean().sort_index().to_numpy() for s in ("k2-d0", "k1-d0"))
+    assert row.n_units == len(qa) == 4
+    assert row.p_value == pytest.approx(stats.ttest_rel(qa, qb).pvalue, nan_ok=True)
     assert row.p_corrected >= row.p_value or np.isnan(row.p_value)
     assert "k2-d0 vs k1-d0" in (tmp_path / "scaling.md").read_text()
     for name in ("scaling.csv", "scaling.md", "scaling.png"):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..figures import save_png, subplots
 from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json
 from ..results import StudyResult
@@ -148,14 +149,16 @@ def _variants(configs: Sequence[str], strategies: Sequence[str]) -> list[str]:
 
 def _plan_tests(configs: Sequence[str], strategies: Sequence[str]) -> tuple[list, list]:
     """Between strategies (the hybrid closest to 0.5 vs each other strategy, per variant) and within
-    a strategy (each variant vs the plain model, the plain model vs the untuned one)."""
+    a model (each variant vs the plain model, the untuned one included; each trained model vs the
+    untuned one)."""
     hybrids = [s for s in strategies if s.startswith("hybrid")]
     hybrid = min(hybrids, key=lambda s: abs(float(s.removeprefix("hybrid-a")) - 0.5)) if hybrids else None
     have = set(configs)
     between = [(hybrid + v, s + v) for v in _variants(configs, strategies) for s in strategies
                if hybrid and s != hybrid and hybrid + v in have and s + v in have]
+    variants = [v for v in _variants(configs, strategies) if v]
     within = [(s, "base") for s in strategies if "base" in have] + [
-        (s + v, s) for s in strategies for v in _variants(configs, strategies) if v and s + v in have]
+        (s + v, s) for s in ["base", *strategies] for v in variants if s + v in have and s in have]
     return between, within
 
 
@@ -184,10 +187,32 @@ def _tests_markdown(tests: pd.DataFrame, unit: str) -> str:
     return tests[cols].to_markdown(index=False, floatfmt=".4g") + f"\n\nUnit: {unit}."
 
 
+def seeds_figure(summ: pd.DataFrame, path: Path) -> Path:
+    """Mo. / Cr. / Mul. mAP and rank distance per configuration: the per-seed values as dots, the
+    mean with its 95 % CI as a bar."""
+    panels = [("mono_map", "Mo. mAP"), ("cross_map", "Cr. mAP"), ("multi_map", "Mul. mAP"),
+              ("rank_distance", "rank distance")]
+    confs = list(dict.fromkeys(summ["configuration"]))
+    fig, axes = subplots(1, len(panels), figsize=(3.2 * len(panels), 0.32 * len(confs) + 1.4), sharey=True)
+    for ax, (measure, title) in zip(axes, panels, strict=True):
+        sub = summ[summ.measure == measure].set_index("configuration").reindex(confs)
+        y = np.arange(len(confs))
+        ax.errorbar(sub["mean"], y, xerr=sub["ci95"].fillna(0), fmt="o", color="black", ms=3, capsize=2)
+        for yi, vals in zip(y, sub["per_seed"], strict=True):
+            if isinstance(vals, list):
+                ax.scatter(vals, [yi] * len(vals), s=9, alpha=0.5, color="tab:blue")
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=7)
+    axes[0].set_yticks(np.arange(len(confs)), confs)
+    axes[0].invert_yaxis()
+    return save_png(fig, path)
+
+
 def write_seed_report(result: StudyResult, records: dict[str, dict[str, Any]], out: Path, *, options: dict,
                       eval_seconds: float) -> None:
     """``sweep.json``, ``sweep.md``, ``per_question.parquet`` (compact, per system / setting /
-    question), ``seed_summary.csv`` and ``tests.csv`` in ``out`` (atomically)."""
+    question), ``seed_summary.csv``, ``tests.csv`` and ``seeds.png`` in ``out`` (atomically)."""
     strategies = list(dict.fromkeys(configuration(n) for n in records))
     configs = list(dict.fromkeys(configuration(s) for s in result.systems))
     between, within = _plan_tests(configs, strategies)
@@ -212,6 +237,7 @@ def write_seed_report(result: StudyResult, records: dict[str, dict[str, Any]], o
     atomic_write(out / "per_question.parquet", lambda p: questions.to_parquet(p, index=False))
     atomic_write(out / "seed_summary.csv", lambda p: summ.to_csv(p, index=False))
     atomic_write(out / "tests.csv", lambda p: tests.to_csv(p, index=False))
+    seeds_figure(summ, out / "seeds.png")
     train = pd.DataFrame([{"run": n, "seed": r.get("seed"), "steps": r["steps"],
                            "mono / cross batches": (f"{r['batches']['mono']} / {r['batches']['cross']}"
                                                     if r.get("batches") else ""),
@@ -225,6 +251,7 @@ def write_seed_report(result: StudyResult, records: dict[str, dict[str, Any]], o
              f"{options['wise'] or 'none'}; calibration {', '.join(options['calibration'])} (means from "
              f"{options['calibration_source'] or 'n/a'}).", "",
              "## mAP and rank distance: mean ± 95 % CI over seeds", "", _summary_markdown(summ), "",
+             "![per-seed values, mean and 95 % CI](seeds.png)", "",
              "## Strategies compared with the seed as the unit (paired by seed)", "",
              _tests_markdown(seed_t, "the seed (paired t-test, df = seeds - 1)"), "",
              "## Strategies compared with the question as the unit (pairs and seeds averaged per question)", "",
