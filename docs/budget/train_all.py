@@ -1,8 +1,12 @@
 """Background trainer of the budget study (issue 15): 3 strategies x 3 seeds, one config."""
-import dataclasses, logging, sys, time
+import dataclasses
+import logging
+import time
+
+from pyterrier_hybrid.cpu import cpu_record
 from pyterrier_hybrid.experiments.alpha_sweep import plan_runs, study_config
 from pyterrier_hybrid.experiments.runs import train_or_reuse, train_root
-from pyterrier_hybrid.cpu import cpu_record
+
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
 out = "runs/budget"
 base = study_config(steps=120, save_steps=40, keep="last", batch_mix="exact", freeze_embeddings=True,
