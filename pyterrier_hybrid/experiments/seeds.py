@@ -53,16 +53,17 @@ def _ci(values: np.ndarray, level: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
 
 
-def _by_seed(result: StudyResult) -> pd.DataFrame:
-    s = result.summary().reset_index()
+def _by_seed(summary: pd.DataFrame) -> pd.DataFrame:
+    s = summary.reset_index()
     s["configuration"] = s["system"].map(configuration)
     s["seed"] = s["system"].map(seed_of)
     return s
 
 
-def seed_summary(result: StudyResult, columns: Sequence[str] = SUMMARY) -> pd.DataFrame:
-    """Per configuration and measure: mean over seeds, 95 % CI half-width (t), the per-seed values."""
-    s = _by_seed(result)
+def seed_summary(summary: pd.DataFrame, columns: Sequence[str] = SUMMARY) -> pd.DataFrame:
+    """Per configuration and measure of ``summary`` (a StudyResult's ``summary()``): mean over seeds,
+    95 % CI half-width (t), the per-seed values."""
+    s = _by_seed(summary)
     rows = []
     for conf, g in s.groupby("configuration", sort=False):
         g = g.sort_values("seed", na_position="first")
@@ -76,11 +77,12 @@ def seed_summary(result: StudyResult, columns: Sequence[str] = SUMMARY) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def seed_tests(result: StudyResult, pairs: Sequence[tuple[str, str]], columns: Sequence[str] = SUMMARY
+def seed_tests(summary: pd.DataFrame, pairs: Sequence[tuple[str, str]], columns: Sequence[str] = SUMMARY
                ) -> pd.DataFrame:
-    """``a`` minus ``b`` for each configuration pair, paired by seed: mean difference, its 95 % CI,
+    """``a`` minus ``b`` for each configuration pair of ``summary`` (a StudyResult's ``summary()``),
+    paired by seed: mean difference, its 95 % CI,
     the paired t-test p-value (df = seeds - 1), and how many seeds favour ``a``."""
-    s = _by_seed(result).set_index(["configuration", "seed"])
+    s = _by_seed(summary).set_index(["configuration", "seed"])
     rows = []
     for a, b in pairs:
         sa, sb = s.loc[a], s.loc[b]
@@ -216,8 +218,9 @@ def write_seed_report(result: StudyResult, records: dict[str, dict[str, Any]], o
     strategies = list(dict.fromkeys(configuration(n) for n in records))
     configs = list(dict.fromkeys(configuration(s) for s in result.systems))
     between, within = _plan_tests(configs, strategies)
-    summ = seed_summary(result)
-    seed_t = seed_tests(result, between)
+    summary = result.summary()  # one pass over the per-query rows, shared below
+    summ = seed_summary(summary)
+    seed_t = seed_tests(summary, between)
     questions = per_question(result)
     q_between = question_tests(questions, between)
     q_within = question_tests(questions, within)
@@ -229,7 +232,7 @@ def write_seed_report(result: StudyResult, records: dict[str, dict[str, Any]], o
                        q_within.assign(unit="question")], ignore_index=True)
     doc = {"schema": "pyterrier-hybrid/seeded-sweep/v1", "options": options, "runs": records,
            "seed_summary": summ.to_dict("records"), "tests": tests.to_dict("records"),
-           "summary": result.summary().reset_index().to_dict("records"),
+           "summary": summary.reset_index().to_dict("records"),
            "by_language": by_lang_mean.to_dict("records"), "eval_seconds": eval_seconds,
            "evaluation": {k: v for k, v in result.config.items() if k != "models"},
            "models": result.config.get("models")}
