@@ -246,6 +246,8 @@ _TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
     "optimizer": ({"choices": list(OPTIMIZERS)}, "AdamW implementation (same update rule)"),
     "seed": ({"type": int}, "seed of the batch plan, split and initialisation"),
     "max_examples": ({"type": int}, "first N examples of the source"),
+    "lora_rank": ({"type": int}, "train a LoRA adapter of this rank (all encoder linear layers, alpha 2r) instead of "
+                  "all weights; out/adapter holds it, out/model the merged weights (needs peft)"),
 }
 
 

@@ -39,9 +39,9 @@ OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
 _MODEL_DEFINING = ("sampling", "alpha", "steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "temperature",
                    "num_negatives", "max_query_length", "max_passage_length", "prompts", "freeze_embeddings",
                    "cached_loss", "mini_batch_size", "batch_mix", "keep", "precision", "optimizer", "seed", "languages",
-                   "max_examples")
+                   "max_examples", "lora_rank")
 #: What runs recorded before an option existed meant (so their configs still compare).
-_LEGACY = {"keep_checkpoints": True, "batch_mix": "random", "keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
+_LEGACY = {"lora_rank": None, "keep_checkpoints": True, "batch_mix": "random", "keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
            "warmup_ratio": 0.1, "temperature": 0.05, "num_negatives": 1, "max_query_length": 64,
            "max_passage_length": 256, "cached_loss": False, "mini_batch_size": 32}
 
@@ -101,7 +101,8 @@ class TrainConfig:
     the examples (by question) is held out for the validation loss (0: none, the last step is
     kept). ``keep``: ``best`` (lowest validation loss) or ``last``. ``precision``: ``auto``,
     ``fp32`` or ``bf16``. ``prompts``: a preset name or dict (``None``: the model's own).
-    ``languages``: the source's languages to train on (``None``: all).
+    ``languages``: the source's languages to train on (``None``: all). ``lora_rank``: train a LoRA
+    adapter of this rank instead of all weights (:mod:`pyterrier_hybrid.lora`; ``None``: full fine-tuning).
     """
 
     sampling: str = "hybrid"
@@ -129,6 +130,7 @@ class TrainConfig:
     seed: int = 0
     languages: tuple[str, ...] | None = None
     max_examples: int | None = None
+    lora_rank: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, here
@@ -141,7 +143,7 @@ class TrainConfig:
         set_(self, "alpha", fixed if fixed is not None else DEFAULT_ALPHA if self.alpha is None else float(self.alpha))
         for name in ("batch_size", "max_query_length", "max_passage_length", "mini_batch_size"):
             _positive_int(name, getattr(self, name))
-        for name in ("steps", "save_steps", "max_examples"):
+        for name in ("steps", "save_steps", "max_examples", "lora_rank"):
             _positive_int(name, getattr(self, name), optional=True)
         if not isinstance(self.keep_checkpoints, bool):
             raise ValueError(f"keep_checkpoints must be True or False, got {self.keep_checkpoints!r}")

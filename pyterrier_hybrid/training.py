@@ -28,6 +28,15 @@ from transformers import TrainerCallback
 
 from ._version import provenance
 from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
+from .lora import (
+    LORA_DROPOUT,
+    LORA_TARGETS,
+    add_lora,
+    has_lora,
+    load_lora_checkpoint,
+    merge_lora,
+    save_adapter,
+)
 from .models import load_model, model_fingerprint, resolve_prompts
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_config import (
@@ -63,6 +72,16 @@ class TrainResult:
     best_checkpoint: str | None
     config: dict = field(repr=False)
     kept_checkpoint: str | None = None
+
+
+class _Trainer(SentenceTransformerTrainer):
+    """Resumes and restores LoRA runs from their checkpoints (base and adapter weights) in place."""
+
+    def _load_from_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> None:
+        if has_lora(self.model):
+            load_lora_checkpoint(self.model, checkpoint_path)
+        else:
+            super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
 
 class _LengthCollator(SentenceTransformerDataCollator):
@@ -127,7 +146,12 @@ def train(
     if finished is not None:
         return _finished_result(out, finished)
     st_model, model_spec = _load(model, cfg)
-    config = _record(source, cfg, requested, data, st_model, model_spec, resume_from)
+    config = _record(source, cfg, requested, data, st_model, model_spec, resume_from)  # the base's fingerprint
+    if cfg.lora_rank:
+        n = add_lora(st_model, cfg.lora_rank)
+        config["model"].update(frozen_parameters=config["model"]["parameters"], lora={
+            "rank": cfg.lora_rank, "alpha": 2 * cfg.lora_rank, "dropout": LORA_DROPOUT, "targets": LORA_TARGETS,
+            "parameters": n})
     if _is_main_process():
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     trainer = _trainer(st_model, data, cfg, out, callbacks, verbose)
@@ -303,7 +327,7 @@ def _trainer(st_model: Any, data: _Data, cfg: TrainConfig, out: Path, callbacks:
     collator = _LengthCollator(preprocess_fn=st_model.preprocess, prompts=args.prompts,
                                lengths={"anchor": q_len, "positive": p_len, **{c: p_len for c in neg_cols}})
     step_log = StepLogCallback(out / LOG_NAME, factory, out / "checkpoints")
-    trainer = SentenceTransformerTrainer(model=st_model, args=args, train_dataset=data.views.dataset,
+    trainer = _Trainer(model=st_model, args=args, train_dataset=data.views.dataset,
                                          eval_dataset=eval_dataset, loss=loss, data_collator=collator,
                                          callbacks=[step_log, *callbacks])
     if not verbose:
@@ -364,6 +388,9 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
     best = trainer.state.best_model_checkpoint
     kept = kept_checkpoint(out / "checkpoints", cfg.keep, best, trainer.state.global_step)
     if _is_main_process():
+        if cfg.lora_rank and has_lora(st_model):
+            save_adapter(st_model, out / "adapter", rank=cfg.lora_rank)
+            merge_lora(st_model)
         with atomic_dir(out / "model", replace=True) as tmp:
             st_model.save(str(tmp))
         config["result"] = {"global_step": trainer.state.global_step, "best_checkpoint": best,
