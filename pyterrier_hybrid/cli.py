@@ -125,7 +125,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     result = sweep(
         model=args.model, train_source=args.train, eval_benchmark=args.eval, alphas=args.alphas, config=_config(args),
         eval_languages=args.eval_languages, limit_queries=args.limit_queries, backend=args.backend, out=args.out,
-        seeds=args.seeds, wise=args.wise, calibration=args.calibration, calibration_source=args.calibration_source,
+        seeds=args.seeds, wise=args.wise, wise_select=args.wise_select, calibration=args.calibration, calibration_source=args.calibration_source,
         verbose=not args.quiet,
     )
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
@@ -350,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                "over seeds, tests with the seed as the unit); default: --seed once")
     s.add_argument("--wise", type=_floats, default=[], metavar="LAMBDAS",
                    help="add per trained model its WiSE-FT interpolation (1 - lambda) untuned + lambda trained, e.g. 0.5")
+    s.add_argument("--wise-select", type=_floats, default=[], metavar="LAMBDAS",
+                   help="add per trained model <run>+wiseval: WiSE-FT at the lambda of this grid (e.g. "
+                        "0.25,0.5,0.75,1) that scores best on the run's own held-out validation questions of the "
+                        "training benchmark (mean mAP over settings; never the evaluation benchmark)")
     _calibration_options(s)
     s.set_defaults(fn=_cmd_sweep)
 

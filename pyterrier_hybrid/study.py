@@ -8,8 +8,10 @@ on the same rankings (pytrec_eval's tie rule included).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,7 @@ from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
 from .report import write_outputs
 from .results import SETTINGS, StudyResult
 
-__all__ = ["SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
+__all__ = ["POOLS", "SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
 QUERY_BLOCK = 512
 
 
@@ -45,6 +47,8 @@ class LanguageData:
     docs: list[str]
     contexts: list[str]
     answer_col: dict[str, int]  # parallel id -> column of its relevant candidate
+    query_subset: str = ""  # appended to the vector cache's collection name when a subset is kept
+    doc_subset: str = ""
 
     @property
     def pids(self) -> list[str]:
@@ -65,12 +69,50 @@ def _check_languages(bench: Any, languages: Sequence[str] | None) -> tuple[str, 
     return languages
 
 
+#: Candidate pools: every candidate of the language, or only the sentences of the kept questions' paragraphs.
+POOLS = ("full", "paragraphs")
+
+
+def _keep_questions(data: LanguageData, keep: set[str], pool: str, tag: str) -> LanguageData:
+    """``data`` with only the questions whose parallel id is in ``keep`` (and, for pool
+    ``paragraphs``, only the candidates of those questions' paragraphs in this language)."""
+    rows = [i for i, p in enumerate(data.pids) if p in keep]
+    answer = {p: c for p, c in data.answer_col.items() if p in keep}
+    out = LanguageData(data.lang, data.qids[rows], [data.queries[i] for i in rows], data.docnos, data.docs,
+                       data.contexts, answer, query_subset=f"?questions={tag}")
+    if pool == "paragraphs":
+        paragraphs = {data.contexts[c] for c in answer.values()}
+        cols = [i for i, c in enumerate(data.contexts) if c in paragraphs]
+        new = {old: i for i, old in enumerate(cols)}
+        out = dataclasses.replace(out, docnos=data.docnos[cols], docs=[data.docs[i] for i in cols],
+                                  contexts=[data.contexts[i] for i in cols],
+                                  answer_col={p: new[c] for p, c in answer.items()}, doc_subset=f"?paragraphs={tag}")
+    return out
+
+
+def question_tag(questions: Collection[str]) -> str:
+    """A short name of a question set (count and digest) for cache keys and records."""
+    ids = sorted(set(questions))
+    return f"{len(ids)}-{hashlib.sha256(chr(10).join(ids).encode()).hexdigest()[:12]}"
+
+
 def load_languages(benchmark: str, languages: Sequence[str] | None = None, *,
-                   limit_queries: int | None = None) -> dict[str, LanguageData]:
-    """Questions and candidates of each language; ``limit_queries`` keeps each language's first N."""
+                   limit_queries: int | None = None, questions: Collection[str] | None = None,
+                   pool: str = "full") -> dict[str, LanguageData]:
+    """Questions and candidates of each language; ``limit_queries`` keeps each language's first N.
+
+    ``questions``: parallel ids (a question's id across languages) to keep, e.g. a training run's
+    held-out validation questions; ``pool``: ``full`` (every candidate) or ``paragraphs`` (only the
+    sentences of the kept questions' paragraphs, a small pool of hard same-topic negatives)."""
     bench = get_benchmark(benchmark)
     if limit_queries is not None and limit_queries < 1:
         raise ValueError(f"limit_queries must be a positive number of queries, got {limit_queries}")
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
+    if pool != "full" and questions is None:
+        raise ValueError(f"pool {pool!r} keeps the paragraphs of the given questions: pass questions=")
+    if questions is not None and (isinstance(questions, str) or not questions):
+        raise ValueError("questions must be a non-empty collection of parallel question ids")
     out = {}
     for lang in _check_languages(bench, languages):
         raw = load_lang(bench, lang)
@@ -85,6 +127,17 @@ def load_languages(benchmark: str, languages: Sequence[str] | None = None, *,
             contexts=[d.context for d in raw.docs],
             answer_col={pid: col[did] for pid, did in raw.answer.items()},
         )
+    if questions is not None:
+        keep, tag = set(questions), question_tag(questions)
+        known = set().union(*(d.pids for d in out.values()))
+        if not keep & known:
+            raise ValueError(f"none of the {len(keep)} questions is in {bench.name} "
+                             f"({', '.join(out)}); give parallel ids such as {next(iter(sorted(known)))!r}")
+        out = {lang: _keep_questions(d, keep, pool, tag) for lang, d in out.items()}
+        empty = [lang for lang, d in out.items() if not len(d.qids)]
+        if empty:
+            raise ValueError(f"no kept question is in {', '.join(empty)}; evaluate the other languages "
+                             f"(languages=) or keep more questions")
     return out
 
 
@@ -181,9 +234,10 @@ def encode_languages(encoder: DenseEncoder, benchmark: str, langs: dict[str, Lan
     for lang, data in tqdm(langs.items(), desc=desc, disable=not verbose, unit="lang"):
         coll = f"{benchmark}/{lang}"
         if queries:
-            qvecs[lang] = encoder.cached_vectors(coll + suffix, "query", list(data.qids), data.queries)
+            qvecs[lang] = encoder.cached_vectors(coll + data.query_subset + suffix, "query", list(data.qids),
+                                                 data.queries)
         texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
-        dvecs[lang] = encoder.cached_vectors(coll, "doc", list(data.docnos), texts)
+        dvecs[lang] = encoder.cached_vectors(coll + data.doc_subset, "doc", list(data.docnos), texts)
     return qvecs, dvecs
 
 
@@ -194,6 +248,8 @@ def evaluate(
     languages: Sequence[str] | None = None,
     settings: Iterable[str] = SETTINGS,
     limit_queries: int | None = None,
+    questions: Collection[str] | None = None,
+    pool: str = "full",
     measures: Sequence = DEFAULT_MEASURES,
     names: Sequence[str] | None = None,
     backend: str | None = None,
@@ -216,7 +272,10 @@ def evaluate(
     one besides ``none`` adds a system ``<name>+<calibration>`` whose multilingual pool is
     calibrated (:mod:`pyterrier_hybrid.calibration`; its mono / cross rows are the model's own, which
     calibration leaves unchanged). ``calibration_source``: the benchmark whose candidates give the
-    ``center`` means (default: the evaluated candidates, transductive). With ``out``, writes results.json,
+    ``center`` means (default: the evaluated candidates, transductive). ``questions`` / ``pool``: evaluate
+    only these parallel question ids, against every candidate (``full``) or only their paragraphs'
+    sentences (``paragraphs``), e.g. a run's held-out validation questions (:func:`load_languages`).
+    With ``out``, writes results.json,
     per_query.parquet, pairs.csv, report.md and figures there.
     """
     settings = tuple(settings)
@@ -229,7 +288,7 @@ def evaluate(
     if calibration_source is not None and "center" not in calibrations:
         raise ValueError(f"calibration_source {calibration_source!r} gives the means of 'center' calibration, "
                          f"but calibration is {', '.join(calibrations)}")
-    langs = load_languages(benchmark, languages, limit_queries=limit_queries)
+    langs = load_languages(benchmark, languages, limit_queries=limit_queries, questions=questions, pool=pool)
     sources = calibration_sources(calibration_source, benchmark, langs) if "center" in calibrations else None
     if models is None or isinstance(models, (str, os.PathLike, *_ENCODERS)) \
             or hasattr(models, "encode_query"):
@@ -260,7 +319,8 @@ def evaluate(
     per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
         "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
-        "limit_queries": limit_queries, "text_mode": text_mode, "calibration": list(calibrations),
+        "limit_queries": limit_queries, "questions": question_tag(questions) if questions is not None else None,
+        "pool": pool, "text_mode": text_mode, "calibration": list(calibrations),
         "calibration_source": calibration_source or (benchmark if "center" in calibrations else None),
         "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend,
                     "backend_requested": e.backend_requested, "batch_size": e.batch_size}

@@ -170,10 +170,14 @@ def test_seeded_sweep_with_wise_and_calibration(tiny_model_dir, data_dir, tmp_pa
 
     monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(tmp_path / "home"))
     result = sweep(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
-                   steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
+                   wise_select=[0.5, 1], steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
                    limit_queries=5, out=tmp_path, verbose=False)
     assert result.systems[:2] == ["base", "base+center"]
-    assert "hybrid-a0.50+wise0.5/s5+center" in result.systems and len(result.systems) == 2 * (1 + 4 + 4)
+    assert "hybrid-a0.50+wise0.5/s5+center" in result.systems and len(result.systems) == 2 * (1 + 4 + 4 + 4)
+    choice = json.loads((tmp_path / "merged" / "x-x-mono-seed3-wise-choice.json").read_text())
+    assert choice["chosen"] in (0.5, 1.0) and choice["languages"] == ["de", "en", "es"]
+    chosen = {"0.5": "x-x-mono+wise0.5/s3", "1": "x-x-mono/s3"}[f"{choice['chosen']:g}"]
+    assert result.summary().loc["x-x-mono+wiseval/s3"].equals(result.summary().loc[chosen])
     assert configuration("hybrid-a0.50+wise0.5/s5+center") == "hybrid-a0.50+wise0.5+center"
     assert seed_of("x-x-mono/s3") == 3 and seed_of("base") is None
     for folder in ("x-x-mono-seed3", "hybrid-a0.50-seed5"):
@@ -199,7 +203,7 @@ def test_seeded_sweep_with_wise_and_calibration(tiny_model_dir, data_dir, tmp_pa
     assert "mean ± 95 % CI over seeds" in md and "Unit: the seed" in md and (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
     # a rerun reuses every trained and merged model
     again = sweep(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
-                  steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
+                  wise_select=[0.5, 1], steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
                   limit_queries=5, out=tmp_path, verbose=False)
     pd.testing.assert_frame_equal(again.summary(), result.summary())
     with pytest.raises(ValueError, match="seeds must be distinct"):

@@ -94,6 +94,7 @@ def sweep(
     backend: str | None = None,
     seeds: Sequence[int] | None = None,
     wise: Sequence[float] = (),
+    wise_select: Sequence[float] = (),
     calibration: str | Sequence[str] = "none",
     calibration_source: str | None = None,
     out: str | os.PathLike = "runs/study",
@@ -110,7 +111,10 @@ def sweep(
     mean and 95 % CI over seeds and tests strategies with the seed as the unit, see
     :mod:`~pyterrier_hybrid.experiments.seeds`). ``wise``: interpolation weights lambda; each adds
     per trained model the WiSE-FT model ``(1 - lambda) * untuned + lambda * trained``
-    (``<run>+wise<lambda>``; fix lambda in advance, never on the evaluation benchmark).
+    (``<run>+wise<lambda>``; fix lambda in advance, never on the evaluation benchmark). ``wise_select``:
+    a lambda grid; each trained model adds ``<run>+wiseval``, its WiSE-FT model at the lambda chosen on
+    the run's own validation questions in the training benchmark
+    (:func:`~pyterrier_hybrid.experiments.wise.choose_lambda`).
     ``calibration`` / ``calibration_source``: as for :func:`~pyterrier_hybrid.evaluate`."""
     runs = plan_runs(alphas)
     base = study_config(config, train_languages=train_languages, **options)
@@ -136,6 +140,17 @@ def sweep(
             merged = out / "merged" / (f"{Path(rec['model']).parent.name}-wise{lam:g}")
             models[f"{run_name}+wise{lam:g}" + (f"/{seed}" if seed else "")] = str(
                 wise_model(model, rec["model"], lam, merged))
+    if wise_select:
+        from .wise import choose_lambda
+
+        for name, rec in records.items():
+            run_name, _, seed = name.partition("/")
+            run_dir = Path(rec["model"]).parent
+            choice = choose_lambda(model, run_dir, lambdas=wise_select, out=out, backend=backend, verbose=verbose)
+            rec["wise_choice"] = {k: choice[k] for k in ("chosen", "criterion", "pool", "n_questions", "scores")}
+            lam = choice["chosen"]
+            models[f"{run_name}+wiseval" + (f"/{seed}" if seed else "")] = rec["model"] if lam == 1 else str(
+                out / "merged" / f"{run_dir.name}-wise{lam:g}")
 
     names = ["base", *models]
     started = time.perf_counter()
@@ -144,13 +159,14 @@ def sweep(
                       calibration=calibration, calibration_source=calibration_source,
                       out=out / f"eval-{eval_benchmark}")
     eval_seconds = time.perf_counter() - started
-    if seed_list is not None or wise:
+    if seed_list is not None or wise or wise_select:
         from .seeds import write_seed_report
 
         write_seed_report(result, records, out, options={
             "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
             **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
-            "seeds": seed_list or [base.seed], "wise": wise, "calibration": result.config["calibration"],
+            "seeds": seed_list or [base.seed], "wise": wise, "wise_select": [float(x) for x in wise_select],
+            "calibration": result.config["calibration"],
             "calibration_source": result.config["calibration_source"],
             "train_languages": list(base.languages) if base.languages else None,
             "eval_languages": list(result.languages), "limit_queries": limit_queries,
