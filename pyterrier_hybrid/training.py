@@ -37,6 +37,7 @@ from .lora import (
     merge_lora,
     save_adapter,
 )
+from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_config import (
@@ -391,11 +392,12 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
         if cfg.lora_rank and has_lora(st_model):
             save_adapter(st_model, out / "adapter", rank=cfg.lora_rank)
             merge_lora(st_model)
-        with atomic_dir(out / "model", replace=True) as tmp:
-            st_model.save(str(tmp))
         config["result"] = {"global_step": trainer.state.global_step, "best_checkpoint": best,
                             "best_eval_loss": trainer.state.best_metric, "kept_checkpoint": kept,
                             "checkpoints_removed": not cfg.keep_checkpoints}
+        with atomic_dir(out / "model", replace=True) as tmp:
+            st_model.save(str(tmp))
+            atomic_write_text(Path(tmp) / "README.md", training_card(config, title=f"{out.name} (pyterrier-hybrid)"))
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         if not cfg.keep_checkpoints:  # recorded first: a kill in between leaves stale checkpoints, no lost run
             shutil.rmtree(out / "checkpoints", ignore_errors=True)

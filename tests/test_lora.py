@@ -42,6 +42,11 @@ def test_lora_trains_the_adapter_merges_exactly_and_resumes(tiny_model_dir, subs
     assert lora["rank"] == 4 and lora["alpha"] == 8
     assert config["model"]["fingerprint"] == model_fingerprint(load_model(tiny_model_dir))  # the base's
     assert config["model"]["frozen_parameters"] == config["model"]["parameters"]  # the base is frozen
+    card = (out / "model" / "README.md").read_text()  # the model card of every trained model
+    assert card.startswith("---\nbase_model: ") and "license: other" in card  # in-memory examples: no known license
+    assert "`<64 in-memory examples>`: check its license" in card
+    assert "LoRA rank 4 (alpha 8" in card and "- **Measured**: not yet" in card
+    assert "hybrid 0.5 (exact mix: 2 monolingual and 2 cross-lingual batches); 4 steps x batch 8" in card
 
     base = load_model(tiny_model_dir).state_dict()
     merged = load_model(out / "model").state_dict()

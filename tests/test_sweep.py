@@ -184,6 +184,10 @@ def test_seeded_sweep_with_wise_and_calibration(tiny_model_dir, data_dir, tmp_pa
         cfg = json.loads((tmp_path / "train-mlqa-r" / folder / "train_config.json").read_text())
         assert cfg["options"]["seed"] == int(folder[-1]) and cfg["options"]["batch_mix"] == "exact"
         assert sum(cfg["data"]["batches"][k] for k in ("mono", "cross")) == 2
+    card = (tmp_path / "train-mlqa-r" / "hybrid-a0.50-seed5" / "model" / "README.md").read_text()
+    row = result.summary().loc["hybrid-a0.50/s5"]
+    assert f"zero-shot xquad-r (2 languages), first 5 questions per language, mAP: Mo. {row.mono_map:.3f}, Cr. {row.cross_map:.3f}" in card
+    assert "with center calibration of the multilingual pool" in card and "seed 5" in card
     merge = json.loads((tmp_path / "merged" / "hybrid-a0.50-seed3-wise0.5" / "merge.json").read_text())
     assert merge["weights"] == [0.5, 0.5] and len(merge["sources"]) == 2
     doc = json.loads((tmp_path / "sweep.json").read_text())

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 from pyterrier_hybrid import evaluate
-from pyterrier_hybrid.experiments.alpha_sweep import wise_model
 from pyterrier_hybrid.experiments.seeds import seed_summary
-from pyterrier_hybrid.experiments.wise import choose_lambda
+from pyterrier_hybrid.experiments.wise import choose_lambda, wise_model
 
 GRID = (0.25, 0.5, 0.75, 1.0)
 SEEDS = (0, 1, 2)

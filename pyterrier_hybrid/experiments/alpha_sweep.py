@@ -35,6 +35,7 @@ from ..study import evaluate
 from ..train_config import TrainConfig, resolve_alpha
 from ..train_data import check_leakage
 from .runs import train_or_reuse, train_root
+from .wise import choose_lambda, wise_model
 
 __all__ = ["STUDY_STEPS", "SweepRun", "mono_cost", "plan_runs", "study_config", "sweep"]
 
@@ -141,8 +142,6 @@ def sweep(
             models[f"{run_name}+wise{lam:g}" + (f"/{seed}" if seed else "")] = str(
                 wise_model(model, rec["model"], lam, merged))
     if wise_select:
-        from .wise import choose_lambda
-
         for name, rec in records.items():
             run_name, _, seed = name.partition("/")
             run_dir = Path(rec["model"]).parent
@@ -159,6 +158,7 @@ def sweep(
                       calibration=calibration, calibration_source=calibration_source,
                       out=out / f"eval-{eval_benchmark}")
     eval_seconds = time.perf_counter() - started
+    _cards(result, records, eval_benchmark)
     if seed_list is not None or wise or wise_select:
         from .seeds import write_seed_report
 
@@ -181,6 +181,22 @@ def sweep(
     return result
 
 
+def _cards(result: StudyResult, records: dict[str, dict[str, Any]], benchmark: str) -> None:
+    """Each trained model's card gets its measured numbers (and its calibrated pools')."""
+    from ..model_card import measured_text, write_measured
+
+    summary = result.summary()
+    what = f"zero-shot {benchmark} ({len(result.languages)} languages)"
+    if result.config.get("limit_queries"):
+        what += f", first {result.config['limit_queries']} questions per language"
+    for name, rec in records.items():
+        lines = [f"{what}, mAP: {measured_text(summary.loc[system])}" + (f" with {system.rpartition('+')[2]} "
+                 "calibration of the multilingual pool" if system != name else "")
+                 for system in summary.index if system == name or system.startswith(name + "+")
+                 and system.rpartition("+")[2] in ("center", "zscore")]
+        write_measured(Path(rec["model"]).parent, lines)
+
+
 def _check_seeds(seeds: Sequence[int] | None) -> list[int] | None:
     if seeds is None:
         return None
@@ -195,23 +211,6 @@ def _check_lambda(lam: float) -> float:
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 < lam < 1:
         raise ValueError(f"a WiSE-FT lambda must be in (0, 1) (0 = untuned, 1 = fine-tuned), got {lam!r}")
     return float(lam)
-
-
-def wise_model(base: Any, tuned: str | os.PathLike, lam: float, out: Path) -> Path:
-    """``(1 - lam) * base + lam * tuned`` in ``out`` (reused when ``merge.json`` records the same
-    sources, by fingerprint, and weights)."""
-    from ..merging import MERGE_NAME, merge_models
-    from ..models import load_model, model_fingerprint
-
-    loaded = [load_model(base), load_model(tuned)]
-    prints = [model_fingerprint(m) for m in loaded]
-    record = out / MERGE_NAME
-    if record.is_file():
-        done = json.loads(record.read_text())
-        if [s["fingerprint"] for s in done["sources"]] == prints and done["weights"] == [1 - lam, lam]:
-            return out
-    merge_models(loaded, [1 - lam, lam], out=out, overwrite=True, names=[str(base), str(tuned)])
-    return out
 
 
 def _hybrid_index(result: StudyResult, records: dict[str, dict[str, Any]]) -> int | None:

@@ -20,13 +20,29 @@ from typing import Any
 from ..fs import atomic_write_text
 from ..study import evaluate, question_tag
 from ..training import CONFIG_NAME
-from .alpha_sweep import wise_model
 
-__all__ = ["CRITERION", "LAMBDAS", "choose_lambda", "validation_questions"]
+__all__ = ["CRITERION", "LAMBDAS", "choose_lambda", "validation_questions", "wise_model"]
 
 LAMBDAS = (0.25, 0.5, 0.75, 1.0)
 CRITERION = "mean of mono, cross and multilingual mAP on the run's validation questions"
 _LAREQA = ("mlqa-r", "xquad-r")
+
+
+def wise_model(base: Any, tuned: str | os.PathLike, lam: float, out: Path) -> Path:
+    """``(1 - lam) * base + lam * tuned`` in ``out`` (reused when ``merge.json`` records the same
+    sources, by fingerprint, and weights)."""
+    from ..merging import MERGE_NAME, merge_models
+    from ..models import load_model, model_fingerprint
+
+    loaded = [load_model(base), load_model(tuned)]
+    prints = [model_fingerprint(m) for m in loaded]
+    record = out / MERGE_NAME
+    if record.is_file():
+        done = json.loads(record.read_text())
+        if [s["fingerprint"] for s in done["sources"]] == prints and done["weights"] == [1 - lam, lam]:
+            return out
+    merge_models(loaded, [1 - lam, lam], out=out, overwrite=True, names=[str(base), str(tuned)])
+    return out
 
 
 def validation_questions(run_dir: str | os.PathLike) -> tuple[str, list[str], list[str]]:
