@@ -98,3 +98,16 @@ def test_bench_index_smoke(tmp_path):
     assert b["hnsw ef_search=16"]["recall@10"] <= b["hnsw ef_search=64"]["recall@10"] <= 1.0
     assert b["hnsw ef_search=64"]["recall@10"] > 0.5
     assert all(b["queries_per_s"] > 0 and b["disk_mb"] > 0 for b in record["backends"].values())
+
+
+def test_bench_packaged_smoke(tiny_model_dir, data_dir, tmp_path):
+    bench = _load("bench_packaged")
+    out = tmp_path / "p.json"
+    bench.main(["--baseline", str(tiny_model_dir), "--languages", "de,en", "--limit-queries", "5", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert {"date", "machine", "versions", "parameters", "times", "numbers", "manifest"} <= set(record)
+    assert record["times"]["rebuild_s"] > 0 and record["times"]["evaluate_s"] > 0
+    assert set(record["numbers"]) == {f"{s}{c}" for s in ("untuned", "e5-small-hybrid")
+                                      for c in ("", "+center", "+zscore")}
+    assert all(0 < record["numbers"]["e5-small-hybrid"][m] <= 1 for m in ("mono_map", "cross_map", "multi_map"))
+    assert record["manifest"]["delta_sha256"] and record["parameters"]["languages"] == ["de", "en"]
