@@ -29,7 +29,7 @@ def _mean_ci(v: np.ndarray, digits: int) -> str:
 def main() -> None:
     doc = json.loads((HERE / "choices.json").read_text())
     summ = pd.read_csv(HERE / "summary.csv").set_index("system")
-    grid, seeds = doc["grid"], doc["seeds"]
+    grid, curve, seeds = doc["grid"], doc["curve"], doc["seeds"]
     print("Validation (MLQA-R, each run's 115 held-out questions, pool of their paragraphs): criterion = mean of "
           "Mo. / Cr. / Mul. mAP\n")
     print("| seed | " + " | ".join(f"lambda {lam:g}" for lam in grid) + " | chosen |")
@@ -45,7 +45,7 @@ def main() -> None:
         base = "base" + (f"+{cal}" if cal else "")
         print(f"| 0 (untuned) | {cal or '-'} | " + " | ".join(
             f"{summ.loc[base, m]:.{0 if m == 'rank_distance' else 3}f}" for m in MEASURES) + " |")
-        for lam in grid:
+        for lam in curve:
             vals = [np.array([summ.loc[_name(lam, s, cal), m] for s in seeds]) for m in MEASURES]
             print(f"| {lam:g} | {cal or '-'} | " + " | ".join(
                 _mean_ci(v, 0 if m == "rank_distance" else 3) for v, m in zip(vals, MEASURES, strict=True)) + " |")
