@@ -56,5 +56,27 @@ def main() -> None:
             _mean_ci(v, 0 if m == "rank_distance" else 3) for v, m in zip(vals, MEASURES, strict=True)) + " |")
 
 
+def paired() -> None:
+    """The validation-chosen lambda minus the fixed 0.5, paired by seed (mean ± 95 % CI, p, seeds in favour)."""
+    doc = json.loads((HERE / "choices.json").read_text())
+    summ = pd.read_csv(HERE / "summary.csv").set_index("system")
+    seeds = doc["seeds"]
+    chosen = [doc["choices"][str(s)]["chosen"] for s in seeds]
+    print("\nChosen lambda minus lambda 0.5, paired by seed (paired t-test, df 2):\n")
+    print("| calibration | Δ Mo. | Δ Cr. | Δ Mul. | Δ rank distance |")
+    print("|---|---:|---:|---:|---:|")
+    for cal in ("", "zscore"):
+        cells = []
+        for m in MEASURES:
+            a = np.array([summ.loc[_name(lam, s, cal), m] for s, lam in zip(seeds, chosen, strict=True)])
+            b = np.array([summ.loc[_name(0.5, s, cal), m] for s in seeds])
+            d, digits = a - b, 0 if m == "rank_distance" else 3
+            p = stats.ttest_rel(a, b).pvalue
+            better = int((d < 0).sum() if m == "rank_distance" else (d > 0).sum())
+            cells.append(f"{'+' if d.mean() >= 0 else ''}{_mean_ci(d, digits)} (p {p:.2g}, {better}/{len(d)})")
+        print(f"| {cal or '-'} | " + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
     main()
+    paired()
