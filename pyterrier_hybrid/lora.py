@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .fs import atomic_dir
+from .fs import atomic_dir, public_mode
 
 __all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "LORA_DROPOUT", "LORA_TARGETS", "add_lora", "has_lora",
            "load_lora_checkpoint", "merge_lora", "save_adapter"]
@@ -72,6 +72,7 @@ def save_adapter(st_model: Any, out: str | os.PathLike, *, rank: int) -> Path:
     state = _adapter_state(st_model)
     with atomic_dir(out, replace=True) as tmp:
         save_file(state, str(Path(tmp) / ADAPTER_WEIGHTS))
+        public_mode(Path(tmp) / ADAPTER_WEIGHTS)  # safetensors writes through a 0600 temp file
         (Path(tmp) / ADAPTER_CONFIG).write_text(json.dumps({
             "format": "pyterrier-hybrid LoRA (peft LoraLayer names, adapter 'default')", "r": rank,
             "lora_alpha": 2 * rank, "lora_dropout": LORA_DROPOUT, "target_modules": LORA_TARGETS,

@@ -5,6 +5,7 @@ the quality comparison at equal budget is docs/lora (real model, full XQuAD-R)."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -53,6 +54,9 @@ def test_lora_trains_the_adapter_merges_exactly_and_resumes(tiny_model_dir, subs
     assert merged.keys() == base.keys()  # plain weights: no adapter left in out/model
     adapter = load_file(str(out / "adapter" / ADAPTER_WEIGHTS))
     meta = json.loads((out / "adapter" / ADAPTER_CONFIG).read_text())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "adapter" / ADAPTER_WEIGHTS).stat().st_mode & 0o777 == 0o666 & ~umask  # not a temp file's 0600
     assert meta["parameters"] == lora["parameters"] == sum(t.numel() for t in adapter.values()) > 0
     changed = set()
     for key in adapter:
