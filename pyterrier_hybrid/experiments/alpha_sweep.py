@@ -35,7 +35,7 @@ from ..study import evaluate
 from ..train_config import TrainConfig, resolve_alpha
 from ..train_data import check_leakage
 from .runs import train_or_reuse, train_root
-from .wise import choose_lambda, wise_model
+from .wise import choose_lambda, merged_dir, wise_model
 
 __all__ = ["STUDY_STEPS", "SweepRun", "mono_cost", "plan_runs", "study_config", "sweep"]
 
@@ -138,18 +138,16 @@ def sweep(
     for lam in wise:
         for name, rec in records.items():
             run_name, _, seed = name.partition("/")
-            merged = out / "merged" / (f"{Path(rec['model']).parent.name}-wise{lam:g}")
+            merged = merged_dir(out, Path(rec["model"]).parent, lam)
             models[f"{run_name}+wise{lam:g}" + (f"/{seed}" if seed else "")] = str(
                 wise_model(model, rec["model"], lam, merged))
     if wise_select:
         for name, rec in records.items():
             run_name, _, seed = name.partition("/")
-            run_dir = Path(rec["model"]).parent
-            choice = choose_lambda(model, run_dir, lambdas=wise_select, out=out, backend=backend, verbose=verbose)
+            choice = choose_lambda(model, Path(rec["model"]).parent, lambdas=wise_select, out=out, backend=backend,
+                                   verbose=verbose)
             rec["wise_choice"] = {k: choice[k] for k in ("chosen", "criterion", "pool", "n_questions", "scores")}
-            lam = choice["chosen"]
-            models[f"{run_name}+wiseval" + (f"/{seed}" if seed else "")] = rec["model"] if lam == 1 else str(
-                out / "merged" / f"{run_dir.name}-wise{lam:g}")
+            models[f"{run_name}+wiseval" + (f"/{seed}" if seed else "")] = choice["model"]
 
     names = ["base", *models]
     started = time.perf_counter()

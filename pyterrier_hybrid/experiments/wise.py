@@ -21,11 +21,16 @@ from ..fs import atomic_write_text
 from ..study import evaluate, question_tag
 from ..training import CONFIG_NAME
 
-__all__ = ["CRITERION", "LAMBDAS", "choose_lambda", "validation_questions", "wise_model"]
+__all__ = ["CRITERION", "LAMBDAS", "choose_lambda", "merged_dir", "validation_questions", "wise_model"]
 
 LAMBDAS = (0.25, 0.5, 0.75, 1.0)
 CRITERION = "mean of mono, cross and multilingual mAP on the run's validation questions"
 _LAREQA = ("mlqa-r", "xquad-r")
+
+
+def merged_dir(out: str | os.PathLike, run_dir: str | os.PathLike, lam: float) -> Path:
+    """Where a study keeps the WiSE-FT model of ``run_dir`` at ``lam``: ``out/merged/<run>-wise<lam>``."""
+    return Path(out) / "merged" / f"{Path(run_dir).name}-wise{lam:g}"
 
 
 def wise_model(base: Any, tuned: str | os.PathLike, lam: float, out: Path) -> Path:
@@ -74,13 +79,13 @@ def choose_lambda(base: Any, run_dir: str | os.PathLike, *, lambdas: Sequence[fl
                   verbose: bool = True) -> dict[str, Any]:
     """Evaluate WiSE-FT of ``run_dir``'s model with ``base`` (its untuned model) at every lambda on
     the run's validation questions and return (and write to ``out/merged/<run>-wise-choice.json``)
-    the record: per-lambda scores and ``chosen``. Merged models go to ``out/merged/<run>-wise<lambda>``
-    (the sweep's names, so its merges are reused)."""
+    the record: per-lambda scores, ``chosen`` and its ``model`` directory. Merged models go to
+    :func:`merged_dir` (the sweep's names, so its merges are reused)."""
     run_dir, out = Path(run_dir), Path(out)
     grid = _check_grid(lambdas)
     source, languages, pids = validation_questions(run_dir)
-    models = [str(run_dir / "model") if lam == 1 else
-              str(wise_model(base, run_dir / "model", lam, out / "merged" / f"{run_dir.name}-wise{lam:g}"))
+    models = [str(run_dir / "model") if lam == 1 else str(wise_model(base, run_dir / "model", lam,
+                                                                      merged_dir(out, run_dir, lam)))
               for lam in grid]
     names = [f"lambda{lam:g}" for lam in grid]
     result = evaluate(models, benchmark=source, languages=languages or None, questions=pids, pool=pool, names=names,
@@ -93,6 +98,7 @@ def choose_lambda(base: Any, run_dir: str | os.PathLike, *, lambdas: Sequence[fl
     record = {"run": str(run_dir), "base": str(base), "benchmark": source, "languages": list(result.languages),
               "questions": question_tag(pids), "n_questions": len(pids), "pool": pool, "criterion": CRITERION, "lambdas": grid,
               "scores": {f"{lam:g}": s for lam, s in scores.items()}, "chosen": chosen,
+              "model": models[grid.index(chosen)],
               "backend": result.config["models"][0]["backend"], "cpu": result.config.get("cpu")}
     atomic_write_text(out / "merged" / f"{run_dir.name}-wise-choice.json", json.dumps(record, indent=2) + "\n")
     return record
