@@ -18,7 +18,7 @@ from typing import Any
 from .fs import atomic_dir, public_mode
 
 __all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "LORA_DROPOUT", "LORA_TARGETS", "add_lora", "has_lora",
-           "load_lora_checkpoint", "merge_lora", "save_adapter"]
+           "load_lora_checkpoint", "lora_settings", "merge_lora", "save_adapter"]
 
 #: The encoder blocks' linear layers (BERT / XLM-R names); the pooler and the embeddings are left out.
 LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$"
@@ -42,13 +42,18 @@ def _transformer(st_model: Any) -> Any:
     return first.auto_model
 
 
+def lora_settings(rank: int) -> dict[str, Any]:
+    """The adapter of rank ``rank`` as ``peft.LoraConfig`` keywords (alpha ``2 r``): what is injected and recorded."""
+    return {"r": rank, "lora_alpha": 2 * rank, "lora_dropout": LORA_DROPOUT, "target_modules": LORA_TARGETS}
+
+
 def add_lora(st_model: Any, rank: int) -> int:
     """Freeze ``st_model`` and inject a rank-``rank`` LoRA adapter; returns its parameter count."""
     peft = _peft()
     auto = _transformer(st_model)
     for p in st_model.parameters():
         p.requires_grad_(False)
-    config = peft.LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=LORA_DROPOUT, target_modules=LORA_TARGETS)
+    config = peft.LoraConfig(**lora_settings(rank))
     try:
         peft.inject_adapter_in_model(config, auto)
     except ValueError as e:  # no target matched: another architecture
@@ -74,8 +79,7 @@ def save_adapter(st_model: Any, out: str | os.PathLike, *, rank: int) -> Path:
         save_file(state, str(Path(tmp) / ADAPTER_WEIGHTS))
         public_mode(Path(tmp) / ADAPTER_WEIGHTS)  # safetensors writes through a 0600 temp file
         (Path(tmp) / ADAPTER_CONFIG).write_text(json.dumps({
-            "format": "pyterrier-hybrid LoRA (peft LoraLayer names, adapter 'default')", "r": rank,
-            "lora_alpha": 2 * rank, "lora_dropout": LORA_DROPOUT, "target_modules": LORA_TARGETS,
+            "format": "pyterrier-hybrid LoRA (peft LoraLayer names, adapter 'default')", **lora_settings(rank),
             "parameters": int(sum(t.numel() for t in state.values()))}, indent=2) + "\n")
     return Path(out)
 

