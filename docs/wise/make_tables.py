@@ -1,5 +1,6 @@
 """Tables of the WiSE-FT lambda study (issue 15), from committed files only: docs/wise/choices.json (the
-lambda each seed's validation questions chose) and docs/wise/summary.csv (every lambda on XQuAD-R).
+lambda each seed's validation questions chose) and docs/wise/summary.csv (every evaluated lambda on
+XQuAD-R); means, CIs and paired tests by pyterrier_hybrid.experiments.seeds.
 
     python docs/wise/make_tables.py
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from pyterrier_hybrid.experiments.seeds import seed_summary, seed_tests
 
 HERE = Path(__file__).resolve().parent
 MEASURES = ["mono_map", "cross_map", "multi_map", "rank_distance"]
@@ -21,14 +22,22 @@ def _name(lam: float, seed: int, cal: str) -> str:
     return "hybrid-a0.50" + ("" if lam == 1 else f"+wise{lam:g}") + f"/s{seed}" + (f"+{cal}" if cal else "")
 
 
-def _mean_ci(v: np.ndarray, digits: int) -> str:
-    ci = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return f"{v.mean():.{digits}f} ± {ci:.{digits}f}"
+def _with_chosen(summ: pd.DataFrame, doc: dict) -> pd.DataFrame:
+    """``summ`` plus the configuration ``chosen``: each seed's model at the lambda its validation chose."""
+    rows = [summ.loc[_name(doc["choices"][str(s)]["chosen"], s, cal)].rename(f"chosen/s{s}" + (f"+{cal}" if cal else ""))
+            for cal in ("", "zscore") for s in doc["seeds"]]
+    return pd.concat([summ, pd.DataFrame(rows)]).rename_axis("system")
+
+
+def _cell(r: pd.Series, m: str) -> str:
+    digits = 0 if m == "rank_distance" else 3
+    return f"{r['mean']:.{digits}f}" + (f" ± {r['ci95']:.{digits}f}" if r["n_seeds"] > 1 else "")
 
 
 def main() -> None:
     doc = json.loads((HERE / "choices.json").read_text())
-    summ = pd.read_csv(HERE / "summary.csv").set_index("system")
+    summ = _with_chosen(pd.read_csv(HERE / "summary.csv").set_index("system"), doc)
+    stats = seed_summary(summ).set_index(["configuration", "measure"])
     grid, curve, seeds = doc["grid"], doc["curve"], doc["seeds"]
     print("Validation (MLQA-R, each run's 115 held-out questions, pool of their paragraphs): criterion = mean of "
           "Mo. / Cr. / Mul. mAP\n")
@@ -41,42 +50,26 @@ def main() -> None:
     print("\nXQuAD-R (all 11 languages), mean ± 95 % CI over seeds; lambda 0 = untuned\n")
     print("| lambda | calibration | Mo. | Cr. | Mul. | rank distance |")
     print("|---|---|---:|---:|---:|---:|")
+    chosen = ", ".join(f"{doc['choices'][str(s)]['chosen']:g}" for s in seeds)
     for cal in ("", "zscore"):
-        base = "base" + (f"+{cal}" if cal else "")
-        print(f"| 0 (untuned) | {cal or '-'} | " + " | ".join(
-            f"{summ.loc[base, m]:.{0 if m == 'rank_distance' else 3}f}" for m in MEASURES) + " |")
-        for lam in curve:
-            vals = [np.array([summ.loc[_name(lam, s, cal), m] for s in seeds]) for m in MEASURES]
-            print(f"| {lam:g} | {cal or '-'} | " + " | ".join(
-                _mean_ci(v, 0 if m == "rank_distance" else 3) for v, m in zip(vals, MEASURES, strict=True)) + " |")
-        chosen = [doc["choices"][str(s)]["chosen"] for s in seeds]
-        vals = [np.array([summ.loc[_name(lam, s, cal), m] for s, lam in zip(seeds, chosen, strict=True)])
-                for m in MEASURES]
-        print(f"| chosen on validation ({', '.join(f'{x:g}' for x in chosen)}) | {cal or '-'} | " + " | ".join(
-            _mean_ci(v, 0 if m == "rank_distance" else 3) for v, m in zip(vals, MEASURES, strict=True)) + " |")
-
-
-def paired() -> None:
-    """The validation-chosen lambda minus the fixed 0.5, paired by seed (mean ± 95 % CI, p, seeds in favour)."""
-    doc = json.loads((HERE / "choices.json").read_text())
-    summ = pd.read_csv(HERE / "summary.csv").set_index("system")
-    seeds = doc["seeds"]
-    chosen = [doc["choices"][str(s)]["chosen"] for s in seeds]
+        suffix = f"+{cal}" if cal else ""
+        rows = [("0 (untuned)", "base"), *((f"{lam:g}", "hybrid-a0.50" + ("" if lam == 1 else f"+wise{lam:g}"))
+                                            for lam in curve), (f"chosen on validation ({chosen})", "chosen")]
+        for label, conf in rows:
+            print(f"| {label} | {cal or '-'} | " + " | ".join(_cell(stats.loc[(conf + suffix, m)], m)
+                                                              for m in MEASURES) + " |")
+    tests = seed_tests(summ, [("chosen", "hybrid-a0.50+wise0.5"), ("chosen+zscore", "hybrid-a0.50+wise0.5+zscore")])
     print("\nChosen lambda minus lambda 0.5, paired by seed (paired t-test, df 2):\n")
     print("| calibration | Δ Mo. | Δ Cr. | Δ Mul. | Δ rank distance |")
     print("|---|---:|---:|---:|---:|")
-    for cal in ("", "zscore"):
+    for cal, g in zip(("-", "zscore"), (tests[tests.a == "chosen"], tests[tests.a == "chosen+zscore"]), strict=True):
         cells = []
         for m in MEASURES:
-            a = np.array([summ.loc[_name(lam, s, cal), m] for s, lam in zip(seeds, chosen, strict=True)])
-            b = np.array([summ.loc[_name(0.5, s, cal), m] for s in seeds])
-            d, digits = a - b, 0 if m == "rank_distance" else 3
-            p = stats.ttest_rel(a, b).pvalue
-            better = int((d < 0).sum() if m == "rank_distance" else (d > 0).sum())
-            cells.append(f"{'+' if d.mean() >= 0 else ''}{_mean_ci(d, digits)} (p {p:.2g}, {better}/{len(d)})")
-        print(f"| {cal or '-'} | " + " | ".join(cells) + " |")
+            r, digits = g[g.measure == m].iloc[0], 0 if m == "rank_distance" else 3
+            cells.append(f"{r['difference']:+.{digits}f} ± {r['ci95']:.{digits}f} (p {r['p_value']:.2g}, "
+                         f"{r['seeds_a_better']}/{r['n_seeds']})")
+        print(f"| {cal} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
     main()
-    paired()
