@@ -190,12 +190,15 @@ def _calibration_options(p: argparse.ArgumentParser) -> None:
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from e
 
+    from .calibration import CALIBRATION_METHODS
+
+    methods = ", ".join(m.name + (f" ({m.help})" if m.help else "") for m in CALIBRATION_METHODS.values())
     p.add_argument("--calibration", type=calibrations, default=["none"],
-                   help="language calibration of the multilingual pool, comma-separated: none, center (subtract each "
-                        "language's mean candidate vector), zscore (standardise scores per language); each besides "
+                   help=f"language calibration of the multilingual pool, comma-separated: {methods}; each besides "
                         "none adds a system <name>+<calibration> (default: none)")
     p.add_argument("--calibration-source", metavar="BENCHMARK",
-                   help="benchmark whose candidates give the center means (default: the evaluated ones, transductive)")
+                   help=f"benchmark whose candidates give the {' / '.join(m.name for m in CALIBRATION_METHODS.values() if m.needs_means)} "
+                        "means (default: the evaluated ones, transductive)")
 
 
 def _weights(value: str) -> list[float]:
