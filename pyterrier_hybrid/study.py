@@ -30,7 +30,7 @@ from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
 from .report import write_outputs
-from .results import SETTINGS, StudyResult
+from .results import SETTINGS, StudyResult, SystemName
 
 __all__ = ["POOLS", "SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
 QUERY_BLOCK = 512
@@ -304,7 +304,7 @@ def evaluate(
     models_named = list(names) if names else _system_names(encoders)
     if len(models_named) != len(encoders):
         raise ValueError(f"{len(models_named)} names for {len(encoders)} models")
-    systems = [n if c == "none" else f"{n}+{c}" for n in models_named for c in calibrations]
+    systems = [SystemName(n, calibration=c).format() for n in models_named for c in calibrations]
     frames = []
     for name, enc in zip(models_named, encoders, strict=True):
         qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
@@ -316,7 +316,7 @@ def evaluate(
             for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
                                             calibrations, means):
                 targets = [cal] if f["setting"].iat[0] == "multi" else calibrations
-                frames.extend(f.assign(system=name if c == "none" else f"{name}+{c}") for c in targets)
+                frames.extend(f.assign(system=SystemName(name, calibration=c).format()) for c in targets)
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
