@@ -110,6 +110,12 @@ class Benchmark:
     description: str
     bibtex: str
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # lang -> (questions, candidates)
+    #: What a model card trained on this benchmark says: hub dataset tag, license id, the data
+    #: sentence (terms the weights inherit) and a limitation of the training data.
+    card_dataset: str = ""
+    card_license: str = ""
+    card_data: str = ""
+    card_limitation: str = ""
 
     def url(self, lang: str) -> str:
         return RAW_URL.format(commit=self.commit, path=f"{self.upstream_dir}/{lang}.json")

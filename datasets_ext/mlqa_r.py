@@ -24,6 +24,12 @@ MLQA_R = Benchmark(
         "Wikipedia paragraphs is a candidate; a question's id exists in 2 to 4 languages, so a "
         "cross-lingual pair X-Y only has the questions whose id also exists in Y."
     ),
+    card_dataset="mlqa",
+    card_license="cc-by-nc-4.0",
+    card_data=("MLQA-R (LAReQA, google-research-datasets/lareqa, built from MLQA, CC BY-NC 4.0). The weights are "
+               "derived from that data and carry its terms: **non-commercial use**."),
+    card_limitation="MLQA-R's parallel examples all include English, so its cross-lingual training pairs are "
+                    "English-centred",
     bibtex="""@inproceedings{lewis-etal-2020-mlqa,
   title = "{MLQA}: Evaluating Cross-lingual Extractive Question Answering",
   author = "Lewis, Patrick and Oguz, Barlas and Rinott, Ruty and Riedel, Sebastian and Schwenk, Holger",

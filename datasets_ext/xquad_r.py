@@ -28,6 +28,12 @@ XQUAD_R = Benchmark(
         "into 10 languages) from LAReQA: every sentence is a candidate, and each of the 1190 "
         "questions has exactly one relevant sentence per language (11 in the pool)."
     ),
+    card_dataset="xquad",
+    card_license="cc-by-sa-4.0",
+    card_data=("XQuAD-R (LAReQA, google-research-datasets/lareqa, built from XQuAD, CC BY-SA 4.0). The weights are "
+               "derived from that data and carry its terms (attribution, share-alike)."),
+    card_limitation="XQuAD-R is 1,190 SQuAD questions translated into 11 languages: one topic distribution, and "
+                    "the same questions in every language",
     bibtex="""@inproceedings{artetxe-etal-2020-cross,
   title = "On the Cross-lingual Transferability of Monolingual Representations",
   author = "Artetxe, Mikel and Ruder, Sebastian and Yogatama, Dani",

@@ -14,6 +14,9 @@ label-free corrections (Yang et al., EMNLP 2021, "language-bias removal"):
   monotone within a language. It needs the scores of the whole pool (a full ranking,
   ``num_results=None``), not a top-k.
 
+Each method is a :class:`Calibration` registered in :data:`CALIBRATION_METHODS` (name, whether it
+needs the per-language means, how it calibrates a block); a new method is one more registration here.
+
 In a PyTerrier pipeline: ``encoder.doc_encoder() >> LanguageCentering(means)`` before indexing
 (frames with ``doc_vec`` and ``lang``), or ``retriever >> LanguageScoreNorm()`` on results that
 carry ``lang``. :func:`~pyterrier_hybrid.evaluate` takes ``calibration=``.
@@ -22,7 +25,8 @@ carry ``lang``. :func:`~pyterrier_hybrid.evaluate` takes ``calibration=``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +35,76 @@ import pyterrier as pt
 
 from .fs import atomic_write
 
-__all__ = ["CALIBRATIONS", "LanguageCentering", "LanguageScoreNorm", "calibrate_scores", "check_calibrations",
-           "language_means"]
+__all__ = ["CALIBRATIONS", "CALIBRATION_METHODS", "Calibration", "LanguageCentering", "LanguageScoreNorm",
+           "calibrate_scores", "check_calibrations", "get_calibration", "language_means", "means_needed",
+           "register_calibration"]
 
-#: Calibration methods (``none`` leaves scores as they are).
-CALIBRATIONS = ("none", "center", "zscore")
+
+@dataclass(frozen=True)
+class Calibration:
+    """One calibration method of a multilingual pool's scores.
+
+    ``apply(scores, queries, mean)`` calibrates one language block ``[n_queries, n_docs]`` (float64
+    in, float64 out); ``queries`` are the block's query vectors and ``mean`` the block language's
+    mean candidate vector, given only when ``needs_means``. ``help`` is the CLI's description.
+    """
+
+    name: str
+    needs_means: bool
+    apply: Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
+    help: str = ""
+
+
+#: Calibration methods by name, in the order the CLI lists them (``none`` leaves scores as they are).
+CALIBRATION_METHODS: dict[str, Calibration] = {}
+
+
+def register_calibration(method: Calibration) -> Calibration:
+    """Add ``method`` to :data:`CALIBRATION_METHODS` (and :data:`CALIBRATIONS`); a taken name is an error."""
+    global CALIBRATIONS
+    if method.name in CALIBRATION_METHODS:
+        raise ValueError(f"calibration {method.name!r} is already registered")
+    CALIBRATION_METHODS[method.name] = method
+    CALIBRATIONS = tuple(CALIBRATION_METHODS)
+    return method
+
+
+def _center(scores: np.ndarray, queries: np.ndarray | None, mean: np.ndarray | None) -> np.ndarray:
+    if queries is None or mean is None:
+        raise ValueError("center calibration needs the query vectors and the language's mean vector")
+    return scores - (np.asarray(queries, dtype=np.float64) @ np.asarray(mean, dtype=np.float64))[:, None]
+
+
+def _zscore(scores: np.ndarray, queries: np.ndarray | None, mean: np.ndarray | None) -> np.ndarray:
+    mu, sd = scores.mean(axis=1, keepdims=True), scores.std(axis=1, keepdims=True)
+    return (scores - mu) / np.where(sd > 0, sd, 1.0)
+
+
+NONE = register_calibration(Calibration("none", False, lambda scores, queries, mean: scores))
+CENTER = register_calibration(Calibration("center", True, _center,
+                                          "subtract each language's mean candidate vector"))
+ZSCORE = register_calibration(Calibration("zscore", False, _zscore, "standardise scores per language"))
+#: Calibration names (``none`` leaves scores as they are).
+CALIBRATIONS: tuple[str, ...] = tuple(CALIBRATION_METHODS)
+
+
+def get_calibration(name: str) -> Calibration:
+    """The method called ``name``; an unknown name is an error listing the valid ones."""
+    if name not in CALIBRATION_METHODS:
+        raise ValueError(f"unknown calibration {name!r}; valid: {', '.join(CALIBRATION_METHODS)}")
+    return CALIBRATION_METHODS[name]
+
+
+def means_needed(calibrations: Sequence[str]) -> list[str]:
+    """The names among ``calibrations`` whose method needs per-language mean vectors."""
+    return [c for c in calibrations if get_calibration(c).needs_means]
 
 
 def check_calibrations(calibration: str | Sequence[str]) -> tuple[str, ...]:
     """The calibration names as a tuple (a comma-separated string is accepted); unknown or repeated
     names are an error that lists the valid ones."""
     names = tuple(c.strip() for c in calibration.split(",")) if isinstance(calibration, str) else tuple(calibration)
-    bad = [c for c in names if c not in CALIBRATIONS]
+    bad = [c for c in names if c not in CALIBRATION_METHODS]
     if bad or not names:
         raise ValueError(f"unknown calibration {', '.join(map(repr, bad)) or '(none given)'}; valid: "
                          f"{', '.join(CALIBRATIONS)}")
@@ -73,20 +135,11 @@ def language_means(vectors: Mapping[str, np.ndarray] | np.ndarray, langs: Sequen
 
 def calibrate_scores(scores: np.ndarray, method: str, *, queries: np.ndarray | None = None,
                      mean: np.ndarray | None = None) -> np.ndarray:
-    """One language block of scores ``[n_queries, n_docs]`` calibrated (float64): ``center``
-    subtracts ``queries @ mean`` per query (``queries`` the query vectors, ``mean`` the block
-    language's mean vector); ``zscore`` standardises each row; ``none`` returns the scores."""
-    s = np.asarray(scores, dtype=np.float64)
-    if method == "none":
-        return s
-    if method == "center":
-        if queries is None or mean is None:
-            raise ValueError("center calibration needs the query vectors and the language's mean vector")
-        return s - (np.asarray(queries, dtype=np.float64) @ np.asarray(mean, dtype=np.float64))[:, None]
-    if method == "zscore":
-        mu, sd = s.mean(axis=1, keepdims=True), s.std(axis=1, keepdims=True)
-        return (s - mu) / np.where(sd > 0, sd, 1.0)
-    raise ValueError(f"unknown calibration {method!r}; valid: {', '.join(CALIBRATIONS)}")
+    """One language block of scores ``[n_queries, n_docs]`` calibrated (float64) by the method
+    called ``method`` (:data:`CALIBRATION_METHODS`): ``center`` subtracts ``queries @ mean`` per
+    query (``queries`` the query vectors, ``mean`` the block language's mean vector); ``zscore``
+    standardises each row; ``none`` returns the scores."""
+    return get_calibration(method).apply(np.asarray(scores, dtype=np.float64), queries, mean)
 
 
 def _need(inp: pd.DataFrame, columns: Sequence[str], what: str) -> None:

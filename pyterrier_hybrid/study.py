@@ -25,12 +25,12 @@ from datasets_ext import get_benchmark, load_lang, parallel_id
 from ._version import provenance
 from .adapters import TransformerEncoder
 from .cache import VectorCache
-from .calibration import calibrate_scores, check_calibrations, language_means
+from .calibration import CALIBRATIONS, calibrate_scores, check_calibrations, language_means, means_needed
 from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
 from .report import write_outputs
-from .results import SETTINGS, StudyResult
+from .results import SETTINGS, StudyResult, SystemName
 
 __all__ = ["POOLS", "SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
 QUERY_BLOCK = 512
@@ -285,11 +285,13 @@ def evaluate(
     if len(set(settings)) != len(settings):
         raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
     calibrations = check_calibrations(calibration)
-    if calibration_source is not None and "center" not in calibrations:
-        raise ValueError(f"calibration_source {calibration_source!r} gives the means of 'center' calibration, "
+    with_means = means_needed(calibrations)
+    if calibration_source is not None and not with_means:
+        needing = " / ".join(repr(c) for c in means_needed(CALIBRATIONS))
+        raise ValueError(f"calibration_source {calibration_source!r} gives the means of {needing} calibration, "
                          f"but calibration is {', '.join(calibrations)}")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries, questions=questions, pool=pool)
-    sources = calibration_sources(calibration_source, benchmark, langs) if "center" in calibrations else None
+    sources = calibration_sources(calibration_source, benchmark, langs) if with_means else None
     if models is None or isinstance(models, (str, os.PathLike, *_ENCODERS)) \
             or hasattr(models, "encode_query"):
         models = [models]
@@ -302,26 +304,26 @@ def evaluate(
     models_named = list(names) if names else _system_names(encoders)
     if len(models_named) != len(encoders):
         raise ValueError(f"{len(models_named)} names for {len(encoders)} models")
-    systems = [n if c == "none" else f"{n}+{c}" for n in models_named for c in calibrations]
+    systems = [SystemName(n, calibration=c).format() for n in models_named for c in calibrations]
     frames = []
     for name, enc in zip(models_named, encoders, strict=True):
         qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
         means = None
-        if "center" in calibrations and "multi" in settings:
+        if with_means and "multi" in settings:
             means = language_means(dvecs if sources is None else encode_languages(
                 enc, calibration_source, sources, verbose=verbose, label=name, queries=False)[1])
         for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
             for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
                                             calibrations, means):
                 targets = [cal] if f["setting"].iat[0] == "multi" else calibrations
-                frames.extend(f.assign(system=name if c == "none" else f"{name}+{c}") for c in targets)
+                frames.extend(f.assign(system=SystemName(name, calibration=c).format()) for c in targets)
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
         "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
         "limit_queries": limit_queries, "questions": question_tag(questions) if questions is not None else None,
         "pool": pool, "text_mode": text_mode, "calibration": list(calibrations),
-        "calibration_source": calibration_source or (benchmark if "center" in calibrations else None),
+        "calibration_source": calibration_source or (benchmark if with_means else None),
         "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend,
                     "backend_requested": e.backend_requested, "batch_size": e.batch_size}
                    for n, e in zip(models_named, encoders, strict=True)],

@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from datasets_ext import BENCHMARKS
+
 from .fs import atomic_write
 
 __all__ = [
@@ -44,7 +46,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LAREQA_SOURCES = ("mlqa-r", "xquad-r")
+#: The LAReQA benchmarks usable as training sources (datasets_ext.BENCHMARKS).
+LAREQA_SOURCES = tuple(sorted(BENCHMARKS))
 
 
 class TrainDataError(ValueError):
@@ -319,7 +322,7 @@ def load_source(
             examples = from_jsonl(text, languages)
         else:
             raise TrainDataError(
-                f"unknown training source {text!r}; valid: mlqa-r, xquad-r, irds:TEMPLATE (e.g. "
+                f"unknown training source {text!r}; valid: {', '.join(LAREQA_SOURCES)}, irds:TEMPLATE (e.g. "
                 f"irds:mmarco/v2/{{lang}}/train) or a .jsonl file"
             )
     if max_examples is not None:

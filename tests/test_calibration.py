@@ -127,3 +127,27 @@ def test_language_score_norm_transformer():
     np.testing.assert_allclose(out["score"], [1, 1, -1, -1])
     with pytest.raises(ValueError, match="needs column.*lang"):
         LanguageScoreNorm()(res.drop(columns="lang"))
+
+
+def test_calibration_methods_are_registered_objects():
+    from pyterrier_hybrid.calibration import (
+        CALIBRATION_METHODS,
+        CALIBRATIONS,
+        Calibration,
+        get_calibration,
+        means_needed,
+        register_calibration,
+    )
+
+    assert CALIBRATIONS == tuple(CALIBRATION_METHODS) == ("none", "center", "zscore")
+    assert means_needed(CALIBRATIONS) == ["center"]
+    rng = np.random.default_rng(0)
+    scores, queries, mean = rng.normal(size=(3, 5)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    np.testing.assert_allclose(get_calibration("center").apply(scores, queries, mean), scores - (queries @ mean)[:, None])
+    z = get_calibration("zscore").apply(scores, None, None)
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=1), 1)
+    with pytest.raises(ValueError, match="unknown calibration 'lsar'; valid: none, center, zscore"):
+        get_calibration("lsar")
+    with pytest.raises(ValueError, match="already registered"):
+        register_calibration(Calibration("zscore", False, lambda s, q, m: s))

@@ -30,7 +30,7 @@ import pandas as pd
 from ..figures import save_png, subplots
 from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json, summary_table
-from ..results import StudyResult
+from ..results import StudyResult, SystemName
 from ..study import evaluate
 from ..train_config import TrainConfig, resolve_alpha
 from ..train_data import check_leakage
@@ -130,24 +130,23 @@ def sweep(
     plan = [(seed, run) for seed in (seed_list or [base.seed]) for run in runs]
     for i, (seed, run) in enumerate(plan, 1):
         cfg = dataclasses.replace(base, sampling=run.sampling, alpha=run.alpha, seed=seed)
-        name, folder = (run.name, run.name) if seed_list is None else (f"{run.name}/s{seed}", f"{run.name}-seed{seed}")
+        name = SystemName(run.name, seed=None if seed_list is None else seed).format()
+        folder = run.name if seed_list is None else f"{run.name}-seed{seed}"
         record = train_or_reuse(model, train_source, root / folder, cfg, label=f"[{i}/{len(plan)}] {name}",
                                 verbose=verbose)
         records[name] = {"sampling": run.sampling, "alpha": run.alpha, "seed": seed, **record}
     models = {name: rec["model"] for name, rec in records.items()}
     for lam in wise:
         for name, rec in records.items():
-            run_name, _, seed = name.partition("/")
             merged = merged_dir(out, Path(rec["model"]).parent, lam)
-            models[f"{run_name}+wise{lam:g}" + (f"/{seed}" if seed else "")] = str(
+            models[SystemName.parse(name).with_(wise=lam).format()] = str(
                 wise_model(model, rec["model"], lam, merged))
     if wise_select:
         for name, rec in records.items():
-            run_name, _, seed = name.partition("/")
             choice = choose_lambda(model, Path(rec["model"]).parent, lambdas=wise_select, out=out, backend=backend,
                                    verbose=verbose)
             rec["wise_choice"] = {k: choice[k] for k in ("chosen", "criterion", "pool", "n_questions", "scores")}
-            models[f"{run_name}+wiseval" + (f"/{seed}" if seed else "")] = choice["model"]
+            models[SystemName.parse(name).with_(wise="val").format()] = choice["model"]
 
     names = ["base", *models]
     started = time.perf_counter()
@@ -187,11 +186,11 @@ def _cards(result: StudyResult, records: dict[str, dict[str, Any]], benchmark: s
     what = f"zero-shot {benchmark} ({len(result.languages)} languages)"
     if result.config.get("limit_queries"):
         what += f", first {result.config['limit_queries']} questions per language"
+    parsed = {system: SystemName.parse(system) for system in summary.index}
     for name, rec in records.items():
-        lines = [f"{what}, mAP: {measured_text(summary.loc[system])}" + (f" with {system.rpartition('+')[2]} "
+        lines = [f"{what}, mAP: {measured_text(summary.loc[system])}" + (f" with {p.calibration} "
                  "calibration of the multilingual pool" if system != name else "")
-                 for system in summary.index if system == name or system.startswith(name + "+")
-                 and system.rpartition("+")[2] in ("center", "zscore")]
+                 for system, p in parsed.items() if system == name or p.model == name and p.calibration != "none"]
         write_measured(Path(rec["model"]).parent, lines)
 
 

@@ -38,7 +38,7 @@ import pandas as pd
 from ..figures import save_png, subplots
 from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json
-from ..results import StudyResult
+from ..results import StudyResult, SystemName
 from ..significance import correct, paired_tests
 from ..study import evaluate
 from ..train_config import TrainConfig
@@ -90,7 +90,8 @@ def _table(result: StudyResult, runs: dict[str, dict[str, Any]], source_language
     pq = result.per_query
     for system in result.systems:
         sub = pq[pq.system == system]
-        name, _, cal = system.partition("+")  # "k2-d0+center": model k2-d0, calibration center
+        parts = SystemName.parse(system)  # "k2-d0+center": model k2-d0, calibration center
+        name, cal = parts.model, parts.calibration
         langs = set(runs[name]["languages"]) if name in runs else set()
         groups = seen_groups(sub, langs)
         held_out = seen_groups(sub, set(source_languages)) == "unseen"  # no model could train on these
@@ -98,7 +99,7 @@ def _table(result: StudyResult, runs: dict[str, dict[str, Any]], source_language
                  *(((setting, "all"), g) for setting, g in sub.groupby("setting", sort=False)),
                  *(((setting, "held-out"), g) for setting, g in sub[held_out].groupby("setting", sort=False))]
         for (setting, grp), g in parts:
-            row = {"system": system, "calibration": cal or "none", "k": runs[name]["k"] if name in runs else 0,
+            row = {"system": system, "calibration": cal, "k": runs[name]["k"] if name in runs else 0,
                    "draw": runs[name]["draw"] if name in runs else None, "setting": setting, "group": grp,
                    "n_queries": len(g)}
             # macro over (query, corpus) language pairs, as the study's summary

@@ -11,7 +11,6 @@ rows (its language pairs) and its seeds first, so each of the benchmark's questi
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,26 +22,24 @@ from scipy import stats
 from ..figures import save_png, subplots
 from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json
-from ..results import StudyResult
+from ..results import StudyResult, SystemName
 from ..significance import question_of
 
 __all__ = ["configuration", "per_question", "question_tests", "seed_of", "seed_summary", "seed_tests",
            "write_seed_report"]
 
-_SEED = re.compile(r"/s(\d+)")
 #: The study-level numbers of a system (StudyResult.summary columns) compared across seeds.
 SUMMARY = ("mono_map", "cross_map", "multi_map", "rank_distance")
 
 
 def configuration(system: str) -> str:
-    """``x-y+wise0.5/s2+center`` -> ``x-y+wise0.5+center``."""
-    return _SEED.sub("", system)
+    """``x-y+wise0.5/s2+center`` -> ``x-y+wise0.5+center`` (:attr:`SystemName.configuration`)."""
+    return SystemName.parse(system).configuration
 
 
 def seed_of(system: str) -> int | None:
     """The seed of a system name (``None`` for the untuned model or a single-seed study)."""
-    m = _SEED.search(system)
-    return int(m.group(1)) if m else None
+    return SystemName.parse(system).seed
 
 
 def _ci(values: np.ndarray, level: float = 0.95) -> float:

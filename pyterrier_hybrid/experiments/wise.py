@@ -19,13 +19,14 @@ from typing import Any
 
 from ..fs import atomic_write_text
 from ..study import evaluate, question_tag
+from ..train_data import LAREQA_SOURCES
 from ..training import CONFIG_NAME
 
 __all__ = ["CRITERION", "LAMBDAS", "choose_lambda", "merged_dir", "validation_questions", "wise_model"]
 
 LAMBDAS = (0.25, 0.5, 0.75, 1.0)
 CRITERION = "mean of mono, cross and multilingual mAP on the run's validation questions"
-_LAREQA = ("mlqa-r", "xquad-r")
+_LAREQA = LAREQA_SOURCES
 
 
 def merged_dir(out: str | os.PathLike, run_dir: str | os.PathLike, lam: float) -> Path:
