@@ -31,6 +31,7 @@ _LAZY = {
     "VectorCache": "cache",
     "LanguageCentering": "calibration",
     "LanguageScoreNorm": "calibration",
+    "LanguageSubspaceRemoval": "calibration",
     "language_means": "calibration",
     "merge_models": "merging",
     "RankDistance": "measures",

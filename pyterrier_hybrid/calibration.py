@@ -13,13 +13,19 @@ label-free corrections (Yang et al., EMNLP 2021, "language-bias removal"):
   deviation 1 over that language's candidates in the ranking; a constant block stays 0). Also
   monotone within a language. It needs the scores of the whole pool (a full ranking,
   ``num_results=None``), not a top-k.
+- ``lsar``: language-subspace removal (Xie et al., EACL 2024, "Discovering Low-rank Subspaces for
+  Language-agnostic Multilingual Representations"). The span ``U`` of the language means, each
+  minus their average (rank at most L - 1 for L languages, the whole span: no rank is tuned), is
+  projected out of every candidate vector, ``d' = (I - U U^T) d``; the score ``q . d'`` equals
+  ``q' . d'`` with the query projected too (the projection is symmetric and idempotent). Unlike the
+  two above it changes rankings within a language, so mono and cross rows change as well.
 
 Each method is a :class:`Calibration` registered in :data:`CALIBRATION_METHODS` (name, whether it
 needs the per-language means, how it calibrates a block); a new method is one more registration here.
 
-In a PyTerrier pipeline: ``encoder.doc_encoder() >> LanguageCentering(means)`` before indexing
-(frames with ``doc_vec`` and ``lang``), or ``retriever >> LanguageScoreNorm()`` on results that
-carry ``lang``. :func:`~pyterrier_hybrid.evaluate` takes ``calibration=``.
+In a PyTerrier pipeline: ``encoder.doc_encoder() >> LanguageCentering(means)`` (or
+``LanguageSubspaceRemoval(means)``) before indexing (frames with ``doc_vec`` and ``lang``), or
+``retriever >> LanguageScoreNorm()`` on results that carry ``lang``. :func:`~pyterrier_hybrid.evaluate` takes ``calibration=``.
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ import pyterrier as pt
 from .fs import atomic_write
 
 __all__ = ["CALIBRATIONS", "CALIBRATION_METHODS", "Calibration", "LanguageCentering", "LanguageScoreNorm",
-           "calibrate_scores", "check_calibrations", "get_calibration", "language_means", "means_needed",
-           "register_calibration"]
+           "LanguageSubspaceRemoval", "calibrate_scores", "check_calibrations", "get_calibration", "language_means",
+           "language_subspace", "means_needed", "register_calibration"]
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,16 @@ class Calibration:
     ``apply(scores, queries, mean)`` calibrates one language block ``[n_queries, n_docs]`` (float64
     in, float64 out); ``queries`` are the block's query vectors and ``mean`` the block language's
     mean candidate vector, given only when ``needs_means``. ``help`` is the CLI's description.
+    ``within_language``: the method changes rankings inside one language (its mono and cross rows
+    are its own); such a method's ``apply`` also takes ``docs=`` (the block's candidate vectors) and
+    ``means=`` (every language's mean vector).
     """
 
     name: str
     needs_means: bool
-    apply: Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
+    apply: Callable[..., np.ndarray]
     help: str = ""
+    within_language: bool = False
 
 
 #: Calibration methods by name, in the order the CLI lists them (``none`` leaves scores as they are).
@@ -80,10 +90,35 @@ def _zscore(scores: np.ndarray, queries: np.ndarray | None, mean: np.ndarray | N
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 
+def language_subspace(means: Mapping[str, np.ndarray], *, tol: float = 1e-8) -> np.ndarray:
+    """The orthonormal basis ``[dim, r]`` of the span of the language means minus their average
+    (``lsar``'s language subspace; ``r`` <= languages - 1, directions with a singular value below
+    ``tol`` times the largest dropped). Fewer than two languages give an empty basis."""
+    if not means:
+        raise ValueError("language_subspace needs the mean vector of at least one language")
+    m = np.stack([np.asarray(v, dtype=np.float64) for v in means.values()])
+    if len(m) < 2:
+        return np.zeros((m.shape[1], 0))
+    u, s, _ = np.linalg.svd((m - m.mean(axis=0)).T, full_matrices=False)
+    return u[:, s > tol * s.max()] if s.max() > 0 else np.zeros((m.shape[1], 0))
+
+
+def _lsar(scores: np.ndarray, queries: np.ndarray | None, mean: np.ndarray | None, *,
+          docs: np.ndarray | None = None, means: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    if queries is None or docs is None or not means:
+        raise ValueError("lsar calibration needs the query vectors, the candidate vectors and every language's mean")
+    basis = language_subspace(means)
+    q = np.asarray(queries, dtype=np.float64) @ basis
+    d = np.asarray(docs, dtype=np.float64) @ basis
+    return scores - q @ d.T
+
+
 NONE = register_calibration(Calibration("none", False, lambda scores, queries, mean: scores))
 CENTER = register_calibration(Calibration("center", True, _center,
                                           "subtract each language's mean candidate vector"))
 ZSCORE = register_calibration(Calibration("zscore", False, _zscore, "standardise scores per language"))
+LSAR = register_calibration(Calibration("lsar", True, _lsar, "project the language-mean subspace out of the vectors",
+                                        within_language=True))
 #: Calibration names (``none`` leaves scores as they are).
 CALIBRATIONS: tuple[str, ...] = tuple(CALIBRATION_METHODS)
 
@@ -134,12 +169,18 @@ def language_means(vectors: Mapping[str, np.ndarray] | np.ndarray, langs: Sequen
 
 
 def calibrate_scores(scores: np.ndarray, method: str, *, queries: np.ndarray | None = None,
-                     mean: np.ndarray | None = None) -> np.ndarray:
+                     mean: np.ndarray | None = None, docs: np.ndarray | None = None,
+                     means: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """One language block of scores ``[n_queries, n_docs]`` calibrated (float64) by the method
     called ``method`` (:data:`CALIBRATION_METHODS`): ``center`` subtracts ``queries @ mean`` per
     query (``queries`` the query vectors, ``mean`` the block language's mean vector); ``zscore``
-    standardises each row; ``none`` returns the scores."""
-    return get_calibration(method).apply(np.asarray(scores, dtype=np.float64), queries, mean)
+    standardises each row; ``lsar`` removes the language subspace of ``means`` (every language's
+    mean) from ``docs`` (the block's candidate vectors); ``none`` returns the scores."""
+    cal = get_calibration(method)
+    scores = np.asarray(scores, dtype=np.float64)
+    if cal.within_language:
+        return cal.apply(scores, queries, mean, docs=docs, means=means)
+    return cal.apply(scores, queries, mean)
 
 
 def _need(inp: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -211,3 +252,28 @@ class LanguageScoreNorm(pt.Transformer):
         out = out.sort_values(["qid", "score", "docno"], ascending=[True, False, False], kind="stable")
         out["rank"] = out.groupby("qid", sort=False).cumcount()
         return out.reset_index(drop=True)
+
+
+class LanguageSubspaceRemoval(pt.Transformer):
+    """Projects the language subspace (:func:`language_subspace` of ``means``) out of ``doc_vec`` and,
+    when present, ``query_vec`` (``lsar``). ``means``: ``{lang: vector}`` from :func:`language_means`
+    of a corpus (another corpus of the same languages works as well as the indexed one)."""
+
+    def __init__(self, means: Mapping[str, np.ndarray]) -> None:
+        self.means = {k: np.asarray(v, dtype=np.float64) for k, v in means.items()}
+        self.basis = language_subspace(self.means)
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        cols = [c for c in ("doc_vec", "query_vec") if c in inp.columns]
+        if not cols:
+            raise ValueError(f"LanguageSubspaceRemoval needs column doc_vec or query_vec; got "
+                             f"{', '.join(map(str, inp.columns))}")
+        out = inp.copy()
+        for c in cols:
+            if len(inp):
+                v = np.stack(inp[c].to_numpy()).astype(np.float64)
+                out[c] = list((v - (v @ self.basis) @ self.basis.T).astype(np.float32))
+        return out
+
+    def __repr__(self) -> str:
+        return f"LanguageSubspaceRemoval({sorted(self.means)}, rank={self.basis.shape[1]})"

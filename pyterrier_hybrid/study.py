@@ -25,7 +25,14 @@ from datasets_ext import get_benchmark, load_lang, parallel_id
 from ._version import provenance
 from .adapters import TransformerEncoder
 from .cache import VectorCache
-from .calibration import CALIBRATIONS, calibrate_scores, check_calibrations, language_means, means_needed
+from .calibration import (
+    CALIBRATIONS,
+    calibrate_scores,
+    check_calibrations,
+    get_calibration,
+    language_means,
+    means_needed,
+)
 from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
@@ -173,9 +180,11 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
                       dvecs: dict[str, np.ndarray], settings: Sequence[str], measures: Sequence,
                       block: int, calibrations: Sequence[str] = ("none",),
                       means: dict[str, np.ndarray] | None = None) -> list[tuple[str, pd.DataFrame]]:
-    """``(calibration, frame)`` pairs: mono / cross frames once (``"none"``: calibration leaves
-    their rankings unchanged), the multilingual pool once per calibration."""
+    """``(calibration, frame)`` pairs: mono / cross frames once as ``"none"`` (for the calibrations that
+    leave rankings within a language unchanged) and once per calibration that changes them
+    (``within_language``, e.g. ``lsar``), the multilingual pool once per calibration."""
     frames: list[tuple[str, pd.DataFrame]] = []
+    own_pairs = [c for c in calibrations if get_calibration(c).within_language]
     pool_docnos = np.concatenate([d.docnos for d in langs.values()])
     offsets = np.cumsum([0] + [len(d.docnos) for d in langs.values()])[:-1]
     pids_all = q.pids
@@ -188,9 +197,11 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
             if setting in settings or "multi" in settings:
                 per_lang[d] = score_block(qv, dvecs[d])
             if setting in settings:
-                res = _pair_metrics(per_lang[d], qids, pids, target, measures)
-                if res is not None:
-                    frames.append(("none", _frame(res[0], res[1], setting, q.lang, d)))
+                for cal in ("none", *own_pairs):
+                    scores = per_lang[d] if cal == "none" else _calibrated(per_lang[d], cal, qv, dvecs[d], d, means)
+                    res = _pair_metrics(scores, qids, pids, target, measures)
+                    if res is not None:
+                        frames.append((cal, _frame(res[0], res[1], setting, q.lang, d)))
         if "multi" in settings:
             cols = [
                 np.array([off + t.answer_col[p] for off, t in zip(offsets, langs.values(), strict=True)
@@ -199,13 +210,17 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
             ]
             n_rel = np.array([len(c) for c in cols])
             for cal in calibrations:
-                blocks = [per_lang[d] if cal == "none" else
-                          calibrate_scores(per_lang[d], cal, queries=qv, mean=means[d] if means else None)
+                blocks = [per_lang[d] if cal == "none" else _calibrated(per_lang[d], cal, qv, dvecs[d], d, means)
                           for d in langs]
                 ranks = relevant_ranks(np.concatenate(blocks, axis=1), pool_docnos, cols)
                 frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"]), qids, "multi",
                                            q.lang, "multi")))
     return frames
+
+
+def _calibrated(scores: np.ndarray, cal: str, queries: np.ndarray, docs: np.ndarray, lang: str,
+                means: dict[str, np.ndarray] | None) -> np.ndarray:
+    return calibrate_scores(scores, cal, queries=queries, mean=means[lang] if means else None, docs=docs, means=means)
 
 
 def calibration_sources(source: str | None, benchmark: str, langs: dict[str, LanguageData]
@@ -309,13 +324,14 @@ def evaluate(
     for name, enc in zip(models_named, encoders, strict=True):
         qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
         means = None
-        if with_means and "multi" in settings:
+        if with_means and ("multi" in settings or any(get_calibration(c).within_language for c in with_means)):
             means = language_means(dvecs if sources is None else encode_languages(
                 enc, calibration_source, sources, verbose=verbose, label=name, queries=False)[1])
         for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
             for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
                                             calibrations, means):
-                targets = [cal] if f["setting"].iat[0] == "multi" else calibrations
+                targets = [cal] if (f["setting"].iat[0] == "multi" or cal != "none") else \
+                    [c for c in calibrations if not get_calibration(c).within_language]
                 frames.extend(f.assign(system=SystemName(name, calibration=c).format()) for c in targets)
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]

