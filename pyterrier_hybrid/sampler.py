@@ -38,6 +38,7 @@ from .train_data import ParallelExample
 
 __all__ = [
     "MIXES",
+    "SAMPLERS",
     "BatchInfo",
     "FixedBatchSampler",
     "HybridBatchSampler",
@@ -407,6 +408,11 @@ def validation_batches(views: TrainingViews, batch_size: int, *, alpha: float, s
             batches.append(ob[0])
             open_batches.remove(ob)
     return batches
+
+
+#: Batch samplers by the name a training strategy gives (``train_config.Strategy.sampler``); each is
+#: called as ``cls(dataset, views=, alpha=, mix=, budget=, batch_size=, drop_last=, seed=...)``.
+SAMPLERS: dict[str, type[HybridBatchSampler]] = {"hybrid": HybridBatchSampler}
 
 
 class SamplerFactory:

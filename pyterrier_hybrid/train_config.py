@@ -15,13 +15,69 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["BATCH_MIXES", "KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "TrainConfig", "describe_differences", "resolve_alpha",
-           "resolve_precision"]
+__all__ = ["BATCH_MIXES", "KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "STRATEGIES", "Strategy", "TrainConfig",
+           "describe_differences", "parse_run_name", "resolve_alpha", "resolve_precision", "strategy_for_alpha"]
 
 #: The alpha of ``hybrid`` sampling when none is given.
 DEFAULT_ALPHA = 0.5
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A training strategy (``TrainConfig.sampling``): its batch sampler and alpha, the probability
+    of a monolingual batch (fixed, or ``None``: the run's ``alpha``), and how cards and tables name it.
+
+    Training builds ``sampler.SAMPLERS[strategy.sampler]``; the sweep names its runs with
+    :meth:`run_name` and the statistics read them back with :func:`parse_run_name`, the model card
+    describes a run with :meth:`describe`. A new strategy is one more entry of :data:`STRATEGIES`
+    (and, for a new batch schedule, of ``sampler.SAMPLERS``).
+    """
+
+    name: str
+    alpha: float | None
+    label: str
+    sampler: str = "hybrid"
+
+    def run_name(self, alpha: float) -> str:
+        """The sweep's name of a run: the strategy's name, with ``-a<alpha>`` when alpha is free."""
+        return self.name if self.alpha is not None else f"{self.name}-a{alpha:.2f}"
+
+    def describe(self, alpha: Any) -> str:
+        """``X-Y``, or ``hybrid 0.5`` for a strategy whose alpha is free."""
+        return self.label if self.alpha is not None else f"{self.label} {alpha}"
+
+
+#: Training strategies by sampling name: hybrid (alpha free), X-X-mono (alpha 1), X-Y (alpha 0).
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
+    Strategy("hybrid", None, "hybrid"),
+    Strategy("x-x-mono", 1.0, "X-X-mono"),
+    Strategy("x-y", 0.0, "X-Y"),
+)}
 #: Sampling names and their alpha (``hybrid`` takes ``alpha``).
-SAMPLINGS = {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+SAMPLINGS = {name: s.alpha for name, s in STRATEGIES.items()}
+
+
+def strategy_for_alpha(alpha: Any) -> Strategy:
+    """The strategy a sweep trains at ``alpha``: the one whose fixed alpha it is (1 X-X-mono, 0 X-Y),
+    else the one with a free alpha (hybrid)."""
+    for s in STRATEGIES.values():
+        if s.alpha is not None and s.alpha == alpha:
+            return s
+    return next(s for s in STRATEGIES.values() if s.alpha is None)
+
+
+def parse_run_name(name: str) -> tuple[Strategy, float] | None:
+    """``hybrid-a0.50`` -> (hybrid, 0.5), ``x-y`` -> (X-Y, 0.0): a sweep run's strategy and alpha
+    (:meth:`Strategy.run_name` read back); ``None`` for any other name."""
+    for s in STRATEGIES.values():
+        if s.alpha is not None and name == s.name:
+            return s, s.alpha
+        if s.alpha is None and name.startswith(f"{s.name}-a"):
+            try:
+                return s, float(name.removeprefix(f"{s.name}-a"))
+            except ValueError:
+                return None
+    return None
 #: How alpha is realised: ``exact`` (round(alpha * steps) monolingual batches at seeded positions,
 #: languages balanced) or ``random`` (each batch monolingual with probability alpha, the paper's rule).
 BATCH_MIXES = ("exact", "random")

@@ -31,11 +31,12 @@ from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
 from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
-from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
+from .sampler import SAMPLERS, SamplerFactory, TrainingViews, build_views, validation_batches
 from .train_config import (
     KEEP,
     PRECISIONS,
     SAMPLINGS,
+    STRATEGIES,
     TrainConfig,
     describe_differences,
     resolve_alpha,
@@ -160,7 +161,7 @@ class _Data:
     train_examples: list
     validation_examples: list
     views: TrainingViews
-    sampler: Any  # functools.partial of HybridBatchSampler
+    sampler: Any  # functools.partial of the strategy's batch sampler (HybridBatchSampler)
     languages: tuple[str, ...]
     steps_per_epoch: int
     batches: dict  # the realised mix: mono / cross counts, mono batches per language
@@ -192,7 +193,8 @@ def _prepare_data(source: Any, cfg: TrainConfig, budget: int | None = None) -> _
     cross = cfg.alpha < 1
     views = build_views(train_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
     budget = budget or cfg.steps
-    sampler = functools.partial(HybridBatchSampler, views=views, alpha=cfg.alpha, mix=cfg.batch_mix, budget=budget)
+    sampler = functools.partial(SAMPLERS[STRATEGIES[cfg.sampling].sampler], views=views, alpha=cfg.alpha,
+                                mix=cfg.batch_mix, budget=budget)
     probe = sampler(views.dataset, batch_size=cfg.batch_size, drop_last=False, seed=cfg.seed)  # validates
     steps = cfg.steps or len(probe)
     batches = {**probe.counts(steps), "mix": cfg.batch_mix, "budget": budget or len(probe)}

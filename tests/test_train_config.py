@@ -93,3 +93,17 @@ def test_cli_builds_the_config_from_given_flags_only():
     assert _config(sweep) == TrainConfig(steps=240, languages=("de", "en"), keep="last")
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     assert "(default: 32)" in help_text and "(default: auto)" in help_text  # TrainConfig's defaults shown
+
+
+def test_strategies_table_names_runs_and_samplers():
+    from pyterrier_hybrid.sampler import SAMPLERS, HybridBatchSampler
+    from pyterrier_hybrid.train_config import SAMPLINGS, STRATEGIES, parse_run_name, strategy_for_alpha
+
+    assert SAMPLINGS == {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+    assert all(SAMPLERS[s.sampler] is HybridBatchSampler for s in STRATEGIES.values())
+    assert [strategy_for_alpha(a).run_name(a) for a in (1.0, 0.0, 0.5, 0.25)] == ["x-x-mono", "x-y", "hybrid-a0.50",
+                                                                               "hybrid-a0.25"]
+    assert parse_run_name("hybrid-a0.25") == (STRATEGIES["hybrid"], 0.25)
+    assert parse_run_name("x-y") == (STRATEGIES["x-y"], 0.0)
+    assert parse_run_name("base") is None and parse_run_name("hybrid-afoo") is None
+    assert [strategy_for_alpha(a).describe(a) for a in (1.0, 0.0, 0.5)] == ["X-X-mono", "X-Y", "hybrid 0.5"]

@@ -32,7 +32,7 @@ from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json, summary_table
 from ..results import StudyResult, SystemName
 from ..study import evaluate
-from ..train_config import TrainConfig, resolve_alpha
+from ..train_config import DEFAULT_ALPHA, STRATEGIES, TrainConfig, resolve_alpha, strategy_for_alpha
 from ..train_data import check_leakage
 from .runs import train_or_reuse, train_root
 from .wise import choose_lambda, merged_dir, wise_model
@@ -58,12 +58,8 @@ def plan_runs(alphas: Sequence[float]) -> list[SweepRun]:
     seen: dict[float, SweepRun] = {}
     for a in alphas:
         a = resolve_alpha("hybrid", a)
-        if a == 1:
-            seen[a] = SweepRun("x-x-mono", "x-x-mono", 1.0)
-        elif a == 0:
-            seen[a] = SweepRun("x-y", "x-y", 0.0)
-        else:
-            seen[a] = SweepRun(f"hybrid-a{a:.2f}", "hybrid", a)
+        strategy = strategy_for_alpha(a)
+        seen[a] = SweepRun(strategy.run_name(a), strategy.name, a)
     if not seen:
         raise ValueError("the sweep needs at least one alpha in [0, 1]")
     first = {1.0: 0, 0.0: 1, 0.5: 2}
@@ -211,8 +207,9 @@ def _check_lambda(lam: float) -> float:
 
 
 def _hybrid_index(result: StudyResult, records: dict[str, dict[str, Any]]) -> int | None:
-    """The system the strategies are tested against: the hybrid closest to alpha 0.5."""
-    hybrids = [(abs(r["alpha"] - 0.5), n) for n, r in records.items() if r["sampling"] == "hybrid"]
+    """The system the strategies are tested against: the free-alpha (hybrid) run closest to alpha 0.5."""
+    hybrids = [(abs(r["alpha"] - DEFAULT_ALPHA), n) for n, r in records.items()
+               if STRATEGIES[r["sampling"]].alpha is None]
     return result.systems.index(min(hybrids)[1]) if hybrids else None
 
 

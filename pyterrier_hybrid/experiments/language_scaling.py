@@ -41,12 +41,15 @@ from ..report import clean_json
 from ..results import StudyResult, SystemName
 from ..significance import correct, paired_tests
 from ..study import evaluate
-from ..train_config import TrainConfig
+from ..train_config import STRATEGIES, TrainConfig
 from ..train_data import check_leakage, load_source
 from .alpha_sweep import study_config
 from .runs import train_or_reuse, train_root
 
 __all__ = ["language_subsets", "scaling", "seen_groups"]
+
+#: k = 1 trains X-X-mono (one language has no cross-lingual pair); larger k the hybrid.
+MONO, HYBRID = STRATEGIES["x-x-mono"], STRATEGIES["hybrid"]
 
 MEASURES = {"AP": "map", "R@1": "R@1", "R@10": "R@10", "RR": "mrr", "RankDistance": "rank_distance"}
 
@@ -224,7 +227,7 @@ def scaling(
     runs: dict[str, dict[str, Any]] = {}
     for i, (k, d, subset) in enumerate(subsets, 1):
         name = f"k{k}-d{d}"
-        sampling, a = ("x-x-mono", 1.0) if k == 1 else ("hybrid", alpha)
+        sampling, a = (MONO.name, MONO.alpha) if k == 1 else (HYBRID.name, alpha)
         cfg = dataclasses.replace(base, sampling=sampling, alpha=a,
                                   languages=None if all_of_source and len(subset) == len(languages) else subset)
         record = train_or_reuse(model, train_source, root / name, cfg,
