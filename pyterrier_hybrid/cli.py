@@ -11,14 +11,7 @@ from typing import Any
 
 from datasets_ext import BENCHMARKS  # light: no torch
 
-from .train_config import (  # light: no torch
-    BATCH_MIXES,
-    DEFAULT_ALPHA,
-    KEEP,
-    OPTIMIZERS,
-    PRECISIONS,
-    SAMPLINGS,
-)
+from .train_config import DEFAULT_ALPHA  # light: no torch
 
 __all__ = ["main"]
 
@@ -222,37 +215,14 @@ def _floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from e
 
 
-#: TrainConfig field -> (flag arguments, help). Defaults live in TrainConfig only (shown in --help).
-_TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
-    "sampling": ({"choices": list(SAMPLINGS)}, "batch sampling"),
-    "alpha": ({"type": float}, "probability of a monolingual batch (hybrid)"),
-    "steps": ({"type": int}, "optimizer steps (train: one epoch when unset)"),
-    "batch_size": ({"type": int}, "questions per batch"),
-    "lr": ({"type": float}, "peak learning rate"),
-    "weight_decay": ({"type": float}, "AdamW weight decay"),
-    "warmup_ratio": ({"type": float}, "linear warm-up, fraction of the steps"),
-    "temperature": ({"type": float}, "InfoNCE temperature"),
-    "num_negatives": ({"type": int}, "hard negatives per row"),
-    "max_query_length": ({"type": int}, "query tokens"),
-    "max_passage_length": ({"type": int}, "passage tokens"),
-    "prompts": ({}, "prompt preset (e5, paper, none); unset: the model's stored prompts"),
-    "freeze_embeddings": ({"action": "store_true"}, "freeze the word embeddings"),
-    "cached_loss": ({"action": "store_true"}, "CachedMultipleNegativesRankingLoss (large batches)"),
-    "mini_batch_size": ({"type": int}, "mini-batch of --cached-loss"),
-    "save_steps": ({"type": int}, "checkpoint + validation interval (train: --steps; studies: a third of them)"),
-    "keep_checkpoints": ({"action": "store_true"}, "keep out/checkpoints (optimizer state) when the run finishes, so "
-                         "it can be extended later (default: removed; out/model stays)"),
-    "eval_fraction": ({"type": float}, "held-out fraction of the questions for the validation loss"),
-    "batch_mix": ({"choices": list(BATCH_MIXES)}, "exact: round(alpha x steps) mono batches, languages balanced; "
-                  "random: each batch mono with probability alpha"),
-    "keep": ({"choices": list(KEEP)}, "checkpoint that becomes the model: lowest validation loss or last step"),
-    "precision": ({"choices": list(PRECISIONS)}, "training arithmetic; auto = bf16 where the CPU has it natively"),
-    "optimizer": ({"choices": list(OPTIMIZERS)}, "AdamW implementation (same update rule)"),
-    "seed": ({"type": int}, "seed of the batch plan, split and initialisation"),
-    "max_examples": ({"type": int}, "first N examples of the source"),
-    "lora_rank": ({"type": int}, "train a LoRA adapter of this rank (all encoder linear layers, alpha 2r) instead of "
-                  "all weights; out/adapter holds it, out/model the merged weights (needs peft)"),
-}
+def _train_flags() -> dict[str, tuple[dict, str]]:
+    """TrainConfig field -> (flag arguments, help), from each field's metadata (train_config.option).
+    Defaults live in TrainConfig only (shown in --help)."""
+    from dataclasses import fields
+
+    from .train_config import TrainConfig
+
+    return {f.name: (f.metadata["flag"], f.metadata["help"]) for f in fields(TrainConfig) if f.metadata["cli"]}
 
 
 def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
@@ -263,7 +233,7 @@ def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) ->
 
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     g = p.add_argument_group("training options (TrainConfig)")
-    for name, (kw, text) in _TRAIN_FLAGS.items():
+    for name, (kw, text) in _train_flags().items():
         if name not in skip:
             default = DEFAULT_ALPHA if name == "alpha" else defaults[name]
             shown = "" if kw.get("action") or default is None else f" (default: {default})"

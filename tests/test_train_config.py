@@ -107,3 +107,19 @@ def test_strategies_table_names_runs_and_samplers():
     assert parse_run_name("x-y") == (STRATEGIES["x-y"], 0.0)
     assert parse_run_name("base") is None and parse_run_name("hybrid-afoo") is None
     assert [strategy_for_alpha(a).describe(a) for a in (1.0, 0.0, 0.5)] == ["X-X-mono", "X-Y", "hybrid 0.5"]
+
+
+def test_each_option_carries_its_help_role_and_flag():
+    from dataclasses import fields
+
+    from pyterrier_hybrid.cli import build_parser
+    from pyterrier_hybrid.train_config import _LEGACY, _MODEL_DEFINING
+
+    meta = {f.name: f.metadata for f in fields(TrainConfig)}
+    assert set(_MODEL_DEFINING) == set(meta) - {"save_steps", "keep_checkpoints", "eval_fraction"}
+    assert _LEGACY["batch_mix"] == "random" and _LEGACY["lora_rank"] is None and "seed" not in _LEGACY
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                 if a.dest == "batch_mix")
+    assert train.choices == ["exact", "random"] and train.help.startswith(meta["batch_mix"]["help"])
+    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    assert {n for n, m in meta.items() if m["cli"]} <= flags and all(m["help"] for m in meta.values())
