@@ -47,6 +47,8 @@ def evaluate_dataset(
     """Encode ``dataset``'s corpus (cached), retrieve exactly and score with ir_measures.
 
     Runs the plain PyTerrier pipeline ``query_encoder >> index.retriever()`` in ``pt.Experiment``.
+    ``backend`` / ``batch_size``: the encoding backend and the texts per encoding batch of a model
+    given as a spec (not the retrieval method, which is exact search).
     """
     name = dataset.removeprefix("irds:")
     check_dataset(name)  # an unknown id fails before any model is loaded

@@ -267,7 +267,8 @@ def evaluate(
     transformers as :class:`~pyterrier_hybrid.adapters.TransformerEncoder` (query, doc, name=). The first is
     the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
     ``multi``. ``backend``: the encoding backend of models given as specs (default ``auto``: bf16
-    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`).
+    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`);
+    ``batch_size``: their texts per encoding batch (default: the backend's measured best).
     ``calibration``: ``none``, ``center``, ``zscore`` or several (a list or ``"none,center"``); each
     one besides ``none`` adds a system ``<name>+<calibration>`` whose multilingual pool is
     calibrated (:mod:`pyterrier_hybrid.calibration`; its mono / cross rows are the model's own, which

@@ -158,6 +158,7 @@ class TrainConfig:
 
     ``sampling``: ``x-x-mono`` (alpha 1), ``x-y`` (alpha 0) or ``hybrid`` (``alpha``, the
     probability of a monolingual batch, default 0.5; another alpha with x-x-mono / x-y is an error). ``steps``: optimizer steps (``None``: one epoch).
+    ``batch_size``: questions per training batch (``mini_batch_size``: rows per forward pass of the cached loss).
     ``save_steps``: checkpoint and validation interval (``None``: ``steps``). ``eval_fraction`` of
     the examples (by question) is held out for the validation loss (0: none, the last step is
     kept). ``keep``: ``best`` (lowest validation loss) or ``last``. ``precision``: ``auto``,
