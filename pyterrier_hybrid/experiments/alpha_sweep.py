@@ -121,7 +121,40 @@ def sweep(
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot; "
                          f"choose different benchmarks (e.g. mlqa-r -> xquad-r)")
     out = Path(out)
-    root = train_root(out, train_source)
+    records = _train_runs(model, train_source, train_root(out, train_source), base, runs, seed_list, verbose=verbose)
+    models = {name: rec["model"] for name, rec in records.items()}
+    models.update(_wise_models(model, records, out, wise, wise_select, backend=backend, verbose=verbose))
+    started = time.perf_counter()
+    result = evaluate([model, *models.values()], benchmark=eval_benchmark, names=["base", *models],
+                      languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
+                      calibration=calibration, calibration_source=calibration_source,
+                      out=out / f"eval-{eval_benchmark}")
+    eval_seconds = time.perf_counter() - started
+    _cards(result, records, eval_benchmark)
+    options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark}
+    if seed_list is not None or wise or wise_select:
+        from .seeds import write_seed_report
+
+        write_seed_report(result, records, out, options={
+            **options, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
+            "seeds": seed_list or [base.seed], "wise": wise, "wise_select": [float(x) for x in wise_select],
+            "calibration": result.config["calibration"],
+            "calibration_source": result.config["calibration_source"],
+            "train_languages": list(base.languages) if base.languages else None,
+            "eval_languages": list(result.languages), "limit_queries": limit_queries,
+            "alphas": [r.alpha for r in runs]}, eval_seconds=eval_seconds)
+        return result
+    write_sweep_report(result, records, out, options={
+        **options, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
+        "train_languages": list(base.languages) if base.languages else None,
+        "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
+    }, eval_seconds=eval_seconds)
+    return result
+
+
+def _train_runs(model: str, train_source: str, root: Path, base: TrainConfig, runs: Sequence[SweepRun],
+                seed_list: list[int] | None, *, verbose: bool) -> dict[str, dict[str, Any]]:
+    """Train (or reuse) every run once per seed; the records by system name (``<run>[/s<seed>]``)."""
     records: dict[str, dict[str, Any]] = {}
     plan = [(seed, run) for seed in (seed_list or [base.seed]) for run in runs]
     for i, (seed, run) in enumerate(plan, 1):
@@ -131,7 +164,15 @@ def sweep(
         record = train_or_reuse(model, train_source, root / folder, cfg, label=f"[{i}/{len(plan)}] {name}",
                                 verbose=verbose)
         records[name] = {"sampling": run.sampling, "alpha": run.alpha, "seed": seed, **record}
-    models = {name: rec["model"] for name, rec in records.items()}
+    return records
+
+
+def _wise_models(model: str, records: dict[str, dict[str, Any]], out: Path, wise: Sequence[float],
+                 wise_select: Sequence[float], *, backend: str | None, verbose: bool) -> dict[str, str]:
+    """The WiSE-FT models of every trained run by system name: one per fixed lambda (``+wise<lambda>``)
+    and, with a ``wise_select`` grid, the one chosen on the run's validation questions (``+wiseval``,
+    its choice recorded in the run's record)."""
+    models: dict[str, str] = {}
     for lam in wise:
         for name, rec in records.items():
             merged = merged_dir(out, Path(rec["model"]).parent, lam)
@@ -143,35 +184,7 @@ def sweep(
                                    verbose=verbose)
             rec["wise_choice"] = {k: choice[k] for k in ("chosen", "criterion", "pool", "n_questions", "scores")}
             models[SystemName.parse(name).with_(wise="val").format()] = choice["model"]
-
-    names = ["base", *models]
-    started = time.perf_counter()
-    result = evaluate([model, *models.values()], benchmark=eval_benchmark, names=names,
-                      languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
-                      calibration=calibration, calibration_source=calibration_source,
-                      out=out / f"eval-{eval_benchmark}")
-    eval_seconds = time.perf_counter() - started
-    _cards(result, records, eval_benchmark)
-    if seed_list is not None or wise or wise_select:
-        from .seeds import write_seed_report
-
-        write_seed_report(result, records, out, options={
-            "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
-            **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
-            "seeds": seed_list or [base.seed], "wise": wise, "wise_select": [float(x) for x in wise_select],
-            "calibration": result.config["calibration"],
-            "calibration_source": result.config["calibration_source"],
-            "train_languages": list(base.languages) if base.languages else None,
-            "eval_languages": list(result.languages), "limit_queries": limit_queries,
-            "alphas": [r.alpha for r in runs]}, eval_seconds=eval_seconds)
-        return result
-    write_sweep_report(result, records, out, options={
-        "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
-        **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
-        "train_languages": list(base.languages) if base.languages else None,
-        "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
-    }, eval_seconds=eval_seconds)
-    return result
+    return models
 
 
 def _cards(result: StudyResult, records: dict[str, dict[str, Any]], benchmark: str) -> None:
