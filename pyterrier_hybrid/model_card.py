@@ -20,6 +20,7 @@ from typing import Any
 from datasets_ext import BENCHMARKS
 
 from .fs import atomic_write_text
+from .train_config import strategy_for_alpha
 
 __all__ = ["DATA", "LIMITATIONS", "base_model_id", "measured_text", "training_card", "write_measured"]
 
@@ -52,7 +53,7 @@ def measured_text(numbers: Mapping[str, Any]) -> str:
 def _training_line(record: Mapping[str, Any]) -> str:
     o, data = record.get("options", {}), record.get("data", {})
     batches = data.get("batches") or {}
-    kind = {1.0: "X-X-mono", 0.0: "X-Y"}.get(o.get("alpha"), f"hybrid {o.get('alpha')}")
+    kind = strategy_for_alpha(o.get("alpha")).describe(o.get("alpha"))
     parts = [f"{kind} ({o.get('batch_mix', 'random')} mix: {batches.get('mono', '?')} monolingual and "
              f"{batches.get('cross', '?')} cross-lingual batches)",
              f"{o.get('steps')} steps x batch {o.get('batch_size')}", f"lr {o.get('lr')}",

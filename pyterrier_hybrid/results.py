@@ -102,6 +102,15 @@ class StudyResult:
     per_query: pd.DataFrame
     systems: list[str]
     config: dict = field(default_factory=dict)
+    #: pairs() and summary() computed once per state of the data (a sweep reads them many times).
+    _tables: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _cached(self, name: str, compute: Any) -> pd.DataFrame:
+        key = (id(self.per_query), len(self.per_query), tuple(self.systems), tuple(self.settings))
+        hit = self._tables.get(name)
+        if hit is None or hit[0] != key:
+            hit = self._tables[name] = (key, compute())
+        return hit[1].copy()
 
     @property
     def measures(self) -> list[str]:
@@ -110,6 +119,9 @@ class StudyResult:
 
     def pairs(self) -> pd.DataFrame:
         """One row per system and (query language, corpus language) setting: means and n_queries."""
+        return self._cached("pairs", self._pairs)
+
+    def _pairs(self) -> pd.DataFrame:
         g = self.per_query.groupby(["system", "setting", "query_lang", "doc_lang"], sort=False)
         out = g[self.measures].mean()
         out.insert(0, "n_queries", g.size())
@@ -122,7 +134,11 @@ class StudyResult:
         return t.reindex(columns=[s for s in SETTINGS if s in t.columns])
 
     def summary(self) -> pd.DataFrame:
-        """Per system: macro averages over pairs (paper Table 1: Mo., Cr., Mul.) and rank distance (Table 2)."""
+        """Per system: macro averages over pairs (paper Table 1: Mo., Cr., Mul.) and rank distance (Table 2).
+        Computed once (a copy is returned each time)."""
+        return self._cached("summary", self._summary)
+
+    def _summary(self) -> pd.DataFrame:
         p = self.pairs()
         rows = []
         for system in self.systems:

@@ -28,16 +28,16 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
-from .train_data import ParallelExample
+from .train_views import TrainingViews, build_views  # re-exported: the sampler's input
 
 __all__ = [
     "MIXES",
+    "SAMPLERS",
     "BatchInfo",
     "FixedBatchSampler",
     "HybridBatchSampler",
@@ -60,107 +60,6 @@ class BatchInfo(NamedTuple):
     query_langs: tuple[str, ...]
     passage_langs: tuple[str, ...]
     indices: tuple[int, ...]
-
-
-@dataclass
-class TrainingViews:
-    """The materialised rows (``dataset``) and their metadata, aligned by row index."""
-
-    dataset: Any  # datasets.Dataset with anchor, positive, negative_1..k
-    pid: np.ndarray
-    example: np.ndarray  # index into ``examples``
-    qlang: np.ndarray
-    plang: np.ndarray
-    positive_id: np.ndarray
-    examples: list[ParallelExample]
-    num_negatives: int
-    row: dict[tuple[int, str, str], int] = field(repr=False)
-
-    def __len__(self) -> int:
-        return len(self.pid)
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return tuple(sorted({lang for ex in self.examples for lang in ex.langs}))
-
-    @property
-    def n_examples(self) -> int:
-        return len(self.examples)
-
-    def positive_of(self, example: int, lang: str) -> str:
-        return self.examples[example].langs[lang].positive_id
-
-
-def build_views(
-    examples: Sequence[ParallelExample],
-    *,
-    num_negatives: int = 1,
-    seed: int = 0,
-    cross: bool = True,
-) -> TrainingViews:
-    """One row per (example, query language, passage language); ``cross=False`` keeps only the
-    monolingual views. Each (example, passage language) gets ``num_negatives`` negatives: its hard
-    negatives (a seeded choice when it has more), topped up when it has fewer by positives of
-    other examples in the same language (seeded, never the example's own positive)."""
-    from datasets import Dataset
-
-    examples = list(examples)
-    if not examples:
-        raise ValueError("the training source has no examples (after the language filter)")
-    if num_negatives < 0:
-        raise ValueError(f"num_negatives must be >= 0, got {num_negatives}")
-    rng = np.random.default_rng([seed, 7919])
-    pool: dict[str, list[int]] = {}
-    for i, ex in enumerate(examples):
-        for lang in ex.langs:
-            pool.setdefault(lang, []).append(i)
-    negatives: dict[tuple[int, str], list[str]] = {}
-    for i, ex in enumerate(examples):
-        for lang in sorted(ex.langs):
-            item = ex.langs[lang]
-            hard = list(item.negatives)
-            if len(hard) > num_negatives:
-                hard = [hard[j] for j in sorted(rng.choice(len(hard), num_negatives, replace=False))]
-            others = None
-            while len(hard) < num_negatives:
-                j = pool[lang][int(rng.integers(len(pool[lang])))]
-                if j != i and examples[j].langs[lang].positive != item.positive:
-                    hard.append(examples[j].langs[lang].positive)
-                    continue
-                if others is None:  # rare: fall back to the explicit list
-                    others = [j for j in pool[lang] if j != i and examples[j].langs[lang].positive != item.positive]
-                    if not others:
-                        raise ValueError(f"cannot find {num_negatives} negatives for example {ex.pid!r} in {lang!r}: "
-                                         f"no hard negatives and no other example in {lang!r}")
-                hard.append(examples[others[int(rng.integers(len(others)))]].langs[lang].positive)
-            negatives[(i, lang)] = hard
-    cols: dict[str, list[str]] = {"anchor": [], "positive": []}
-    for k in range(num_negatives):
-        cols[f"negative_{k + 1}"] = []
-    pid, example, qlang, plang, posid = [], [], [], [], []
-    row: dict[tuple[int, str, str], int] = {}
-    for i, ex in enumerate(examples):
-        langs = sorted(ex.langs)
-        for q in langs:
-            for p in langs:
-                if q != p and not cross:
-                    continue
-                row[(i, q, p)] = len(pid)
-                cols["anchor"].append(ex.langs[q].query)
-                cols["positive"].append(ex.langs[p].positive)
-                for k, neg in enumerate(negatives[(i, p)]):
-                    cols[f"negative_{k + 1}"].append(neg)
-                pid.append(ex.pid)
-                example.append(i)
-                qlang.append(q)
-                plang.append(p)
-                posid.append(ex.langs[p].positive_id)
-    return TrainingViews(
-        dataset=Dataset.from_dict(cols),
-        pid=np.array(pid, dtype=object), example=np.array(example, dtype=np.int64),
-        qlang=np.array(qlang, dtype=object), plang=np.array(plang, dtype=object),
-        positive_id=np.array(posid, dtype=object), examples=examples, num_negatives=num_negatives, row=row,
-    )
 
 
 _DRAW = object()
@@ -236,19 +135,30 @@ class HybridBatchSampler(DefaultBatchSampler):
             if bad:
                 raise ValueError(f"no training example has language {', '.join(bad)}; present: {', '.join(all_langs)}")
         self.languages = tuple(languages) if languages is not None else all_langs
+        self._index_examples()
+        self._check_pools(batch_size)
+        self._plans: dict[int, list[BatchInfo]] = {}
+        self._schedule_cache: list[str | None] | None = None
+
+    def _index_examples(self) -> None:
+        """The examples available for a monolingual batch of each training language, those with >= 2
+        training languages (cross-lingual batches), and each example's training languages."""
         keep = set(self.languages)
-        self._mono: dict[str, np.ndarray] = {}
+        mono: dict[str, list[int]] = {}
         multi = []
-        for i, ex in enumerate(views.examples):
+        for i, ex in enumerate(self.views.examples):
             langs = [lang for lang in sorted(ex.langs) if lang in keep]
             for lang in langs:
-                self._mono.setdefault(lang, []).append(i)
+                mono.setdefault(lang, []).append(i)
             if len(langs) >= 2:
                 multi.append(i)
-        self._mono = {k: np.array(v, dtype=np.int64) for k, v in self._mono.items()}
+        self._mono: dict[str, np.ndarray] = {k: np.array(v, dtype=np.int64) for k, v in mono.items()}
         self._multi = np.array(multi, dtype=np.int64)
-        self._ex_langs = [tuple(lang for lang in sorted(ex.langs) if lang in keep) for ex in views.examples]
+        self._ex_langs = [tuple(lang for lang in sorted(ex.langs) if lang in keep) for ex in self.views.examples]
         self.n_examples = sum(1 for langs in self._ex_langs if langs)
+
+    def _check_pools(self, batch_size: int) -> None:
+        """Every batch kind alpha asks for can be filled with ``batch_size`` distinct examples."""
         if self.alpha > 0:
             small = {lang: len(self._mono[lang]) for lang in self.languages if len(self._mono[lang]) < batch_size}
             if small:
@@ -266,8 +176,6 @@ class HybridBatchSampler(DefaultBatchSampler):
             if len(self._multi) < batch_size:
                 raise ValueError(f"batch_size {batch_size} is larger than the {len(self._multi)} examples with >= 2 "
                                  f"languages available for cross-lingual batches; lower the batch size")
-        self._plans: dict[int, list[BatchInfo]] = {}
-        self._schedule_cache: list[str | None] | None = None
 
     def __len__(self) -> int:
         return math.ceil(self.n_examples / self.batch_size)
@@ -407,6 +315,11 @@ def validation_batches(views: TrainingViews, batch_size: int, *, alpha: float, s
             batches.append(ob[0])
             open_batches.remove(ob)
     return batches
+
+
+#: Batch samplers by the name a training strategy gives (``train_config.Strategy.sampler``); each is
+#: called as ``cls(dataset, views=, alpha=, mix=, budget=, batch_size=, drop_last=, seed=...)``.
+SAMPLERS: dict[str, type[HybridBatchSampler]] = {"hybrid": HybridBatchSampler}
 
 
 class SamplerFactory:

@@ -282,7 +282,8 @@ def evaluate(
     transformers as :class:`~pyterrier_hybrid.adapters.TransformerEncoder` (query, doc, name=). The first is
     the baseline of the significance tests. ``settings``: any of ``mono``, ``cross``,
     ``multi``. ``backend``: the encoding backend of models given as specs (default ``auto``: bf16
-    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`).
+    where the CPU computes it natively, fp32 elsewhere; see :mod:`pyterrier_hybrid.backends`);
+    ``batch_size``: their texts per encoding batch (default: the backend's measured best).
     ``calibration``: ``none``, ``center``, ``zscore`` or several (a list or ``"none,center"``); each
     one besides ``none`` adds a system ``<name>+<calibration>`` whose multilingual pool is
     calibrated (:mod:`pyterrier_hybrid.calibration`; its mono / cross rows are the model's own, which
@@ -293,12 +294,7 @@ def evaluate(
     With ``out``, writes results.json,
     per_query.parquet, pairs.csv, report.md and figures there.
     """
-    settings = tuple(settings)
-    bad = [s for s in settings if s not in SETTINGS]
-    if bad or not settings:
-        raise ValueError(f"unknown settings {bad or settings}; valid: {', '.join(SETTINGS)}")
-    if len(set(settings)) != len(settings):
-        raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
+    settings = _check_settings(settings)
     calibrations = check_calibrations(calibration)
     with_means = means_needed(calibrations)
     if calibration_source is not None and not with_means:
@@ -307,32 +303,13 @@ def evaluate(
                          f"but calibration is {', '.join(calibrations)}")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries, questions=questions, pool=pool)
     sources = calibration_sources(calibration_source, benchmark, langs) if with_means else None
-    if models is None or isinstance(models, (str, os.PathLike, *_ENCODERS)) \
-            or hasattr(models, "encode_query"):
-        models = [models]
-    # fail in a second, not after the encoding: the output and the default cache must be writable
-    if out is not None:
-        ensure_writable_dir(out)
-    if any(not isinstance(m, _ENCODERS) for m in models):
-        VectorCache().check_writable()
-    encoders = [_as_encoder(m, backend=backend, batch_size=batch_size, text_mode=text_mode) for m in models]
-    models_named = list(names) if names else _system_names(encoders)
-    if len(models_named) != len(encoders):
-        raise ValueError(f"{len(models_named)} names for {len(encoders)} models")
+    models_named, encoders = _named_encoders(models, names, out, backend=backend, batch_size=batch_size,
+                                             text_mode=text_mode)
     systems = [SystemName(n, calibration=c).format() for n in models_named for c in calibrations]
     frames = []
     for name, enc in zip(models_named, encoders, strict=True):
-        qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
-        means = None
-        if with_means and ("multi" in settings or any(get_calibration(c).within_language for c in with_means)):
-            means = language_means(dvecs if sources is None else encode_languages(
-                enc, calibration_source, sources, verbose=verbose, label=name, queries=False)[1])
-        for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
-            for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
-                                            calibrations, means):
-                targets = [cal] if (f["setting"].iat[0] == "multi" or cal != "none") else \
-                    [c for c in calibrations if not get_calibration(c).within_language]
-                frames.extend(f.assign(system=SystemName(name, calibration=c).format()) for c in targets)
+        frames += _score_model(name, enc, benchmark, langs, settings, measures, calibrations, calibration_source,
+                               sources, limit_queries=limit_queries, verbose=verbose)
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
     result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
@@ -348,6 +325,57 @@ def evaluate(
     if out is not None:
         write_outputs(result, out)
     return result
+
+
+def _named_encoders(models: Any, names: Sequence[str] | None, out: str | os.PathLike | None, **options: Any
+                    ) -> tuple[list[str], list[Any]]:
+    """The study's encoders (models given as specs loaded with ``options``) and their system names;
+    the output directory and the default vector cache are checked writable first (fail in a second,
+    not after the encoding)."""
+    if models is None or isinstance(models, (str, os.PathLike, *_ENCODERS)) or hasattr(models, "encode_query"):
+        models = [models]
+    if out is not None:
+        ensure_writable_dir(out)
+    if any(not isinstance(m, _ENCODERS) for m in models):
+        VectorCache().check_writable()
+    encoders = [_as_encoder(m, **options) for m in models]
+    models_named = list(names) if names else _system_names(encoders)
+    if len(models_named) != len(encoders):
+        raise ValueError(f"{len(models_named)} names for {len(encoders)} models")
+    return models_named, encoders
+
+
+def _check_settings(settings: Iterable[str]) -> tuple[str, ...]:
+    settings = tuple(settings)
+    bad = [s for s in settings if s not in SETTINGS]
+    if bad or not settings:
+        raise ValueError(f"unknown settings {bad or settings}; valid: {', '.join(SETTINGS)}")
+    if len(set(settings)) != len(settings):
+        raise ValueError(f"settings {list(settings)} repeat one; give each of {', '.join(SETTINGS)} at most once")
+    return settings
+
+
+def _score_model(name: str, enc: Any, benchmark: str, langs: dict[str, LanguageData], settings: Sequence[str],
+                 measures: Sequence, calibrations: Sequence[str], calibration_source: str | None,
+                 sources: dict[str, LanguageData] | None, *, limit_queries: int | None,
+                 verbose: bool) -> list[pd.DataFrame]:
+    """One model's per-query frames in every setting (system column set; mono / cross rows repeated
+    for each calibration that leaves them unchanged, their own for one that does not (``lsar``); the
+    multilingual pool once per calibration)."""
+    qvecs, dvecs = encode_languages(enc, benchmark, langs, limit_queries=limit_queries, verbose=verbose, label=name)
+    means = None
+    with_means = means_needed(calibrations)
+    if with_means and ("multi" in settings or any(get_calibration(c).within_language for c in with_means)):
+        means = language_means(dvecs if sources is None else encode_languages(
+            enc, calibration_source, sources, verbose=verbose, label=name, queries=False)[1])
+    frames = []
+    for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
+        for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
+                                        calibrations, means):
+            targets = [cal] if (f["setting"].iat[0] == "multi" or cal != "none") else \
+                [c for c in calibrations if not get_calibration(c).within_language]
+            frames.extend(f.assign(system=SystemName(name, calibration=c).format()) for c in targets)
+    return frames
 
 
 #: Models given as encoders (ours are pyterrier-dr bi-encoders too); anything else is a spec to load.

@@ -12,16 +12,72 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["BATCH_MIXES", "KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "TrainConfig", "describe_differences", "resolve_alpha",
-           "resolve_precision"]
+__all__ = ["BATCH_MIXES", "KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "STRATEGIES", "Strategy", "TrainConfig",
+           "describe_differences", "parse_run_name", "resolve_alpha", "resolve_precision", "strategy_for_alpha"]
 
 #: The alpha of ``hybrid`` sampling when none is given.
 DEFAULT_ALPHA = 0.5
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A training strategy (``TrainConfig.sampling``): its batch sampler and alpha, the probability
+    of a monolingual batch (fixed, or ``None``: the run's ``alpha``), and how cards and tables name it.
+
+    Training builds ``sampler.SAMPLERS[strategy.sampler]``; the sweep names its runs with
+    :meth:`run_name` and the statistics read them back with :func:`parse_run_name`, the model card
+    describes a run with :meth:`describe`. A new strategy is one more entry of :data:`STRATEGIES`
+    (and, for a new batch schedule, of ``sampler.SAMPLERS``).
+    """
+
+    name: str
+    alpha: float | None
+    label: str
+    sampler: str = "hybrid"
+
+    def run_name(self, alpha: float) -> str:
+        """The sweep's name of a run: the strategy's name, with ``-a<alpha>`` when alpha is free."""
+        return self.name if self.alpha is not None else f"{self.name}-a{alpha:.2f}"
+
+    def describe(self, alpha: Any) -> str:
+        """``X-Y``, or ``hybrid 0.5`` for a strategy whose alpha is free."""
+        return self.label if self.alpha is not None else f"{self.label} {alpha}"
+
+
+#: Training strategies by sampling name: hybrid (alpha free), X-X-mono (alpha 1), X-Y (alpha 0).
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
+    Strategy("hybrid", None, "hybrid"),
+    Strategy("x-x-mono", 1.0, "X-X-mono"),
+    Strategy("x-y", 0.0, "X-Y"),
+)}
 #: Sampling names and their alpha (``hybrid`` takes ``alpha``).
-SAMPLINGS = {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+SAMPLINGS = {name: s.alpha for name, s in STRATEGIES.items()}
+
+
+def strategy_for_alpha(alpha: Any) -> Strategy:
+    """The strategy a sweep trains at ``alpha``: the one whose fixed alpha it is (1 X-X-mono, 0 X-Y),
+    else the one with a free alpha (hybrid)."""
+    for s in STRATEGIES.values():
+        if s.alpha is not None and s.alpha == alpha:
+            return s
+    return next(s for s in STRATEGIES.values() if s.alpha is None)
+
+
+def parse_run_name(name: str) -> tuple[Strategy, float] | None:
+    """``hybrid-a0.50`` -> (hybrid, 0.5), ``x-y`` -> (X-Y, 0.0): a sweep run's strategy and alpha
+    (:meth:`Strategy.run_name` read back); ``None`` for any other name."""
+    for s in STRATEGIES.values():
+        if s.alpha is not None and name == s.name:
+            return s, s.alpha
+        if s.alpha is None and name.startswith(f"{s.name}-a"):
+            try:
+                return s, float(name.removeprefix(f"{s.name}-a"))
+            except ValueError:
+                return None
+    return None
 #: How alpha is realised: ``exact`` (round(alpha * steps) monolingual batches at seeded positions,
 #: languages balanced) or ``random`` (each batch monolingual with probability alpha, the paper's rule).
 BATCH_MIXES = ("exact", "random")
@@ -34,16 +90,21 @@ PRECISIONS = ("auto", "fp32", "bf16")
 #: one kernel per parameter group. Measured (benchmarks/bench_training.py, Xeon/AMX, batch 32, bf16):
 #: the optimizer phase falls from 1.23 s to 0.09 s of a 5.7 s step, so it is the default.
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
-#: Options that decide the trained weights: a finished run is reused only when all of them match.
-#: (``save_steps`` and ``eval_fraction`` only change what is logged and which checkpoint is kept.)
-_MODEL_DEFINING = ("sampling", "alpha", "steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "temperature",
-                   "num_negatives", "max_query_length", "max_passage_length", "prompts", "freeze_embeddings",
-                   "cached_loss", "mini_batch_size", "batch_mix", "keep", "precision", "optimizer", "seed", "languages",
-                   "max_examples", "lora_rank")
-#: What runs recorded before an option existed meant (so their configs still compare).
-_LEGACY = {"lora_rank": None, "keep_checkpoints": True, "batch_mix": "random", "keep": "best", "precision": "fp32", "optimizer": "adamw_torch", "weight_decay": 0.01,
-           "warmup_ratio": 0.1, "temperature": 0.05, "num_negatives": 1, "max_query_length": 64,
-           "max_passage_length": 256, "cached_loss": False, "mini_batch_size": 32}
+#: Marks an option that older runs recorded (no legacy value needed).
+_RECORDED = object()
+
+
+def option(default: Any, help: str = "", *, model_defining: bool = True, legacy: Any = _RECORDED,
+           flag: Mapping[str, Any] | None = None, cli: bool = True) -> Any:
+    """A TrainConfig field with its role in its metadata: ``help`` (the CLI's help text),
+    ``model_defining`` (a finished run is reused only when all such options match; the others
+    only change what is logged and which checkpoint is kept), ``legacy`` (what runs recorded before
+    the option existed meant, so their configs still compare), ``flag`` (extra ``add_argument``
+    keywords of its CLI flag: type, choices, action) and ``cli`` (whether ``--<name>`` exists)."""
+    meta: dict[str, Any] = {"help": help, "model_defining": model_defining, "flag": dict(flag or {}), "cli": cli}
+    if legacy is not _RECORDED:
+        meta["legacy"] = legacy
+    return field(default=default, metadata=meta)
 
 
 def resolve_alpha(sampling: str, alpha: float | None = 0.5) -> float:
@@ -97,6 +158,7 @@ class TrainConfig:
 
     ``sampling``: ``x-x-mono`` (alpha 1), ``x-y`` (alpha 0) or ``hybrid`` (``alpha``, the
     probability of a monolingual batch, default 0.5; another alpha with x-x-mono / x-y is an error). ``steps``: optimizer steps (``None``: one epoch).
+    ``batch_size``: questions per training batch (``mini_batch_size``: rows per forward pass of the cached loss).
     ``save_steps``: checkpoint and validation interval (``None``: ``steps``). ``eval_fraction`` of
     the examples (by question) is held out for the validation loss (0: none, the last step is
     kept). ``keep``: ``best`` (lowest validation loss) or ``last``. ``precision``: ``auto``,
@@ -105,32 +167,44 @@ class TrainConfig:
     adapter of this rank instead of all weights (:mod:`pyterrier_hybrid.lora`; ``None``: full fine-tuning).
     """
 
-    sampling: str = "hybrid"
-    alpha: float | None = None
-    steps: int | None = None
-    batch_size: int = 32
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    temperature: float = 0.05
-    num_negatives: int = 1
-    max_query_length: int = 64
-    max_passage_length: int = 256
-    prompts: str | Mapping[str, str] | None = None
-    freeze_embeddings: bool = False
-    cached_loss: bool = False
-    mini_batch_size: int = 32
-    batch_mix: str = "exact"
-    save_steps: int | None = None
-    keep_checkpoints: bool = False
-    eval_fraction: float = 0.1
-    keep: str = "best"
-    precision: str = "auto"
-    optimizer: str = "adamw_torch_fused"
-    seed: int = 0
-    languages: tuple[str, ...] | None = None
-    max_examples: int | None = None
-    lora_rank: int | None = None
+    sampling: str = option("hybrid", "batch sampling", flag={"choices": list(SAMPLINGS)})
+    alpha: float | None = option(None, "probability of a monolingual batch (hybrid)", flag={"type": float})
+    steps: int | None = option(None, "optimizer steps (train: one epoch when unset)", flag={"type": int})
+    batch_size: int = option(32, "questions per batch", flag={"type": int})
+    lr: float = option(3e-5, "peak learning rate", flag={"type": float})
+    weight_decay: float = option(0.01, "AdamW weight decay", legacy=0.01, flag={"type": float})
+    warmup_ratio: float = option(0.1, "linear warm-up, fraction of the steps", legacy=0.1, flag={"type": float})
+    temperature: float = option(0.05, "InfoNCE temperature", legacy=0.05, flag={"type": float})
+    num_negatives: int = option(1, "hard negatives per row", legacy=1, flag={"type": int})
+    max_query_length: int = option(64, "query tokens", legacy=64, flag={"type": int})
+    max_passage_length: int = option(256, "passage tokens", legacy=256, flag={"type": int})
+    prompts: str | Mapping[str, str] | None = option(
+        None, "prompt preset (e5, paper, none); unset: the model's stored prompts")
+    freeze_embeddings: bool = option(False, "freeze the word embeddings", flag={"action": "store_true"})
+    cached_loss: bool = option(False, "CachedMultipleNegativesRankingLoss (large batches)", legacy=False,
+                               flag={"action": "store_true"})
+    mini_batch_size: int = option(32, "mini-batch of --cached-loss", legacy=32, flag={"type": int})
+    batch_mix: str = option("exact", "exact: round(alpha x steps) mono batches, languages balanced; random: each "
+                            "batch mono with probability alpha", legacy="random", flag={"choices": list(BATCH_MIXES)})
+    save_steps: int | None = option(None, "checkpoint + validation interval (train: --steps; studies: a third of them)",
+                                    model_defining=False, flag={"type": int})
+    keep_checkpoints: bool = option(False, "keep out/checkpoints (optimizer state) when the run finishes, so it can "
+                                    "be extended later (default: removed; out/model stays)", model_defining=False,
+                                    legacy=True, flag={"action": "store_true"})
+    eval_fraction: float = option(0.1, "held-out fraction of the questions for the validation loss",
+                                  model_defining=False, flag={"type": float})
+    keep: str = option("best", "checkpoint that becomes the model: lowest validation loss or last step",
+                       legacy="best", flag={"choices": list(KEEP)})
+    precision: str = option("auto", "training arithmetic; auto = bf16 where the CPU has it natively", legacy="fp32",
+                            flag={"choices": list(PRECISIONS)})
+    optimizer: str = option("adamw_torch_fused", "AdamW implementation (same update rule)", legacy="adamw_torch",
+                            flag={"choices": list(OPTIMIZERS)})
+    seed: int = option(0, "seed of the batch plan, split and initialisation", flag={"type": int})
+    languages: tuple[str, ...] | None = option(None, "the source's languages to train on (None: all)", cli=False)
+    max_examples: int | None = option(None, "first N examples of the source", flag={"type": int})
+    lora_rank: int | None = option(None, "train a LoRA adapter of this rank (all encoder linear layers, alpha 2r) "
+                                   "instead of all weights; out/adapter holds it, out/model the merged weights "
+                                   "(needs peft)", legacy=None, flag={"type": int})
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, here
@@ -213,6 +287,13 @@ class TrainConfig:
     def matches(self, other: TrainConfig) -> bool:
         """Whether a model trained with ``other`` is the model this config would train."""
         return not self.differences(other)
+
+
+#: Options that decide the trained weights (their fields' ``model_defining``): a finished run is
+#: reused only when all of them match.
+_MODEL_DEFINING = tuple(f.name for f in fields(TrainConfig) if f.metadata["model_defining"])
+#: What runs recorded before an option existed meant (their fields' ``legacy``).
+_LEGACY = {f.name: f.metadata["legacy"] for f in fields(TrainConfig) if "legacy" in f.metadata}
 
 
 def describe_differences(diff: Mapping[str, tuple[Any, Any]]) -> str:

@@ -12,7 +12,6 @@ best checkpoint by held-out validation loss (or the last, ``keep="last"``), fina
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
 from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
-from .sampler import HybridBatchSampler, SamplerFactory, TrainingViews, build_views, validation_batches
+from .sampler import SamplerFactory
 from .train_config import (
     KEEP,
     PRECISIONS,
@@ -41,8 +40,10 @@ from .train_config import (
     resolve_alpha,
     resolve_precision,
 )
-from .train_data import describe_source, load_source, split_validation
+from .train_data import describe_source
 from .train_log import StepLogCallback, TrainingDivergedError, last_checkpoint, truncate_log
+from .train_plan import RunData as _Data
+from .train_plan import prepare_data as _prepare_data
 
 __all__ = ["CONFIG_NAME", "KEEP", "LOG_NAME", "PRECISIONS", "SAMPLINGS", "TrainConfig", "TrainResult",
            "TrainingDivergedError", "kept_checkpoint", "resolve_alpha", "resolve_precision", "train"]
@@ -152,24 +153,6 @@ def train(
     return _publish(trainer, cfg, config, out)
 
 
-@dataclass
-class _Data:
-    """A run's data: examples, the training views and sampler, validation batches, steps."""
-
-    examples: list
-    train_examples: list
-    validation_examples: list
-    views: TrainingViews
-    sampler: Any  # functools.partial of HybridBatchSampler
-    languages: tuple[str, ...]
-    steps_per_epoch: int
-    batches: dict  # the realised mix: mono / cross counts, mono batches per language
-    steps: int
-    save_steps: int
-    validation_views: TrainingViews | None
-    eval_batches: list[list[int]]
-
-
 def _mix_budget(out: Path, cfg: TrainConfig) -> int | None:
     """The budget of the exact batch mix: the run's first ``steps`` when resuming a run (an
     extended run keeps its schedule; the added steps draw their kind at random), else ``steps``."""
@@ -179,29 +162,6 @@ def _mix_budget(out: Path, cfg: TrainConfig) -> int | None:
     recorded = json.loads(path.read_text())
     batches = recorded.get("data", {}).get("batches") or {}
     return batches.get("budget") or recorded.get("options", {}).get("steps") or cfg.steps
-
-
-def _prepare_data(source: Any, cfg: TrainConfig, budget: int | None = None) -> _Data:
-    """Load and split the examples, build views and the batch plan (all checks before any model).
-    ``budget``: the steps the exact batch mix spreads over (default: ``cfg.steps``)."""
-    examples = load_source(source, languages=cfg.languages, max_examples=cfg.max_examples)
-    if not examples:
-        raise ValueError(f"the training source {describe_source(source)} has no examples"
-                         + (f" in {', '.join(cfg.languages)}" if cfg.languages else ""))
-    train_ex, val_ex = split_validation(examples, cfg.eval_fraction, cfg.seed)
-    cross = cfg.alpha < 1
-    views = build_views(train_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
-    budget = budget or cfg.steps
-    sampler = functools.partial(HybridBatchSampler, views=views, alpha=cfg.alpha, mix=cfg.batch_mix, budget=budget)
-    probe = sampler(views.dataset, batch_size=cfg.batch_size, drop_last=False, seed=cfg.seed)  # validates
-    steps = cfg.steps or len(probe)
-    batches = {**probe.counts(steps), "mix": cfg.batch_mix, "budget": budget or len(probe)}
-    val_views, eval_batches = None, []
-    if val_ex:
-        val_views = build_views(val_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
-        eval_batches = validation_batches(val_views, cfg.batch_size, alpha=cfg.alpha, seed=cfg.seed)
-    return _Data(examples, train_ex, val_ex, views, sampler, tuple(probe.languages), len(probe), batches, steps,
-                 min(cfg.save_steps or steps, steps), val_views, eval_batches)
 
 
 def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allow_changes: bool,

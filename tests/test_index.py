@@ -331,3 +331,18 @@ def test_failure_midway_leaves_nothing_behind(tmp_path: Path) -> None:
         old.indexer(mode="overwrite").index(_failing_records(10))
     assert leftovers(tmp_path) == ["idx"]
     assert DenseIndex(tmp_path / "idx").docnos().tolist() == ["keep"]
+
+
+def test_retrieval_method_and_its_deprecated_backend_name(index: DenseIndex, query_frame: pd.DataFrame) -> None:
+    retriever = index.retriever(method="ivf", num_results=10)
+    assert (retriever.method, retriever.method_params) == ("ivf", {"n_list": 64, "n_probe": 16})
+    assert (retriever.backend, retriever.backend_params) == (retriever.method, retriever.method_params)
+    assert "method='ivf'" in repr(retriever)
+    with pytest.warns(DeprecationWarning, match="now method="):
+        old = index.retriever(backend="ivf", num_results=10)
+    assert old.method == "ivf"
+    pd.testing.assert_frame_equal(old(query_frame), retriever(query_frame))
+    with pytest.raises(ValueError, match="disagree"), pytest.warns(DeprecationWarning):
+        index.retriever(method="exact", backend="hnsw")
+    # the index's search helpers are public (the retriever uses nothing private)
+    assert index.docno_order() is index.docno_order() and index.ann_index("ivf", old.method_params)[1]["count"] == len(index)

@@ -1,5 +1,5 @@
 """The example notebooks (examples/*.ipynb, built from the percent-format examples/*.py by
-examples/build_notebooks.py) run top to bottom on small data, and the committed notebooks hold the
+scripts/build_notebooks.py) run top to bottom on small data, and the committed notebooks hold the
 code of their .py sources (issue 17)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", REPO / "examples" / "build_notebooks.py")
+    spec = importlib.util.spec_from_file_location("build_notebooks", REPO / "scripts" / "build_notebooks.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -44,6 +44,6 @@ def test_committed_notebook_matches_its_source(name):
     source = jupytext.read(REPO / "examples" / f"{name}.py")
     code = [c.source for c in committed.cells if c.cell_type == "code"]
     assert code == [c.source for c in source.cells if c.cell_type == "code"], \
-        f"examples/{name}.ipynb is stale: run examples/build_notebooks.py {name}"
+        f"examples/{name}.ipynb is stale: run scripts/build_notebooks.py {name}"
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
                for c in committed.cells if c.cell_type == "code" for o in c.get("outputs", [])) or name != "walkthrough"

@@ -60,3 +60,16 @@ def test_tables_are_macro_averages_over_pairs():
 def test_save_moved_to_write_outputs():
     with pytest.raises(AttributeError, match="write_outputs"):
         _result().save("out")
+
+
+def test_summary_is_computed_once_per_state(monkeypatch):
+    r = _result()
+    calls = []
+    original = StudyResult._summary
+    monkeypatch.setattr(StudyResult, "_summary", lambda self: calls.append(1) or original(self))
+    first = r.summary()
+    first.loc["base", "mono_map"] = -1.0  # callers get a copy
+    assert r.summary().loc["base", "mono_map"] == pytest.approx(0.55) and len(calls) == 1
+    r.per_query = r.per_query[r.per_query.system == "base"]
+    r.systems = ["base"]
+    assert list(r.summary().index) == ["base"] and len(calls) == 2

@@ -93,3 +93,33 @@ def test_cli_builds_the_config_from_given_flags_only():
     assert _config(sweep) == TrainConfig(steps=240, languages=("de", "en"), keep="last")
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     assert "(default: 32)" in help_text and "(default: auto)" in help_text  # TrainConfig's defaults shown
+
+
+def test_strategies_table_names_runs_and_samplers():
+    from pyterrier_hybrid.sampler import SAMPLERS, HybridBatchSampler
+    from pyterrier_hybrid.train_config import SAMPLINGS, STRATEGIES, parse_run_name, strategy_for_alpha
+
+    assert SAMPLINGS == {"hybrid": None, "x-x-mono": 1.0, "x-y": 0.0}
+    assert all(SAMPLERS[s.sampler] is HybridBatchSampler for s in STRATEGIES.values())
+    assert [strategy_for_alpha(a).run_name(a) for a in (1.0, 0.0, 0.5, 0.25)] == ["x-x-mono", "x-y", "hybrid-a0.50",
+                                                                               "hybrid-a0.25"]
+    assert parse_run_name("hybrid-a0.25") == (STRATEGIES["hybrid"], 0.25)
+    assert parse_run_name("x-y") == (STRATEGIES["x-y"], 0.0)
+    assert parse_run_name("base") is None and parse_run_name("hybrid-afoo") is None
+    assert [strategy_for_alpha(a).describe(a) for a in (1.0, 0.0, 0.5)] == ["X-X-mono", "X-Y", "hybrid 0.5"]
+
+
+def test_each_option_carries_its_help_role_and_flag():
+    from dataclasses import fields
+
+    from pyterrier_hybrid.cli import build_parser
+    from pyterrier_hybrid.train_config import _LEGACY, _MODEL_DEFINING
+
+    meta = {f.name: f.metadata for f in fields(TrainConfig)}
+    assert set(_MODEL_DEFINING) == set(meta) - {"save_steps", "keep_checkpoints", "eval_fraction"}
+    assert _LEGACY["batch_mix"] == "random" and _LEGACY["lora_rank"] is None and "seed" not in _LEGACY
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                 if a.dest == "batch_mix")
+    assert train.choices == ["exact", "random"] and train.help.startswith(meta["batch_mix"]["help"])
+    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    assert {n for n, m in meta.items() if m["cli"]} <= flags and all(m["help"] for m in meta.values())

@@ -32,7 +32,7 @@ from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json, summary_table
 from ..results import StudyResult, SystemName
 from ..study import evaluate
-from ..train_config import TrainConfig, resolve_alpha
+from ..train_config import DEFAULT_ALPHA, STRATEGIES, TrainConfig, resolve_alpha, strategy_for_alpha
 from ..train_data import check_leakage
 from .runs import train_or_reuse, train_root
 from .wise import choose_lambda, merged_dir, wise_model
@@ -58,12 +58,8 @@ def plan_runs(alphas: Sequence[float]) -> list[SweepRun]:
     seen: dict[float, SweepRun] = {}
     for a in alphas:
         a = resolve_alpha("hybrid", a)
-        if a == 1:
-            seen[a] = SweepRun("x-x-mono", "x-x-mono", 1.0)
-        elif a == 0:
-            seen[a] = SweepRun("x-y", "x-y", 0.0)
-        else:
-            seen[a] = SweepRun(f"hybrid-a{a:.2f}", "hybrid", a)
+        strategy = strategy_for_alpha(a)
+        seen[a] = SweepRun(strategy.run_name(a), strategy.name, a)
     if not seen:
         raise ValueError("the sweep needs at least one alpha in [0, 1]")
     first = {1.0: 0, 0.0: 1, 0.5: 2}
@@ -125,7 +121,40 @@ def sweep(
         raise ValueError(f"training on {train_source} and evaluating on {eval_benchmark} is not zero-shot; "
                          f"choose different benchmarks (e.g. mlqa-r -> xquad-r)")
     out = Path(out)
-    root = train_root(out, train_source)
+    records = _train_runs(model, train_source, train_root(out, train_source), base, runs, seed_list, verbose=verbose)
+    models = {name: rec["model"] for name, rec in records.items()}
+    models.update(_wise_models(model, records, out, wise, wise_select, backend=backend, verbose=verbose))
+    started = time.perf_counter()
+    result = evaluate([model, *models.values()], benchmark=eval_benchmark, names=["base", *models],
+                      languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
+                      calibration=calibration, calibration_source=calibration_source,
+                      out=out / f"eval-{eval_benchmark}")
+    eval_seconds = time.perf_counter() - started
+    _cards(result, records, eval_benchmark)
+    options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark}
+    if seed_list is not None or wise or wise_select:
+        from .seeds import write_seed_report
+
+        write_seed_report(result, records, out, options={
+            **options, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
+            "seeds": seed_list or [base.seed], "wise": wise, "wise_select": [float(x) for x in wise_select],
+            "calibration": result.config["calibration"],
+            "calibration_source": result.config["calibration_source"],
+            "train_languages": list(base.languages) if base.languages else None,
+            "eval_languages": list(result.languages), "limit_queries": limit_queries,
+            "alphas": [r.alpha for r in runs]}, eval_seconds=eval_seconds)
+        return result
+    write_sweep_report(result, records, out, options={
+        **options, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
+        "train_languages": list(base.languages) if base.languages else None,
+        "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
+    }, eval_seconds=eval_seconds)
+    return result
+
+
+def _train_runs(model: str, train_source: str, root: Path, base: TrainConfig, runs: Sequence[SweepRun],
+                seed_list: list[int] | None, *, verbose: bool) -> dict[str, dict[str, Any]]:
+    """Train (or reuse) every run once per seed; the records by system name (``<run>[/s<seed>]``)."""
     records: dict[str, dict[str, Any]] = {}
     plan = [(seed, run) for seed in (seed_list or [base.seed]) for run in runs]
     for i, (seed, run) in enumerate(plan, 1):
@@ -135,7 +164,15 @@ def sweep(
         record = train_or_reuse(model, train_source, root / folder, cfg, label=f"[{i}/{len(plan)}] {name}",
                                 verbose=verbose)
         records[name] = {"sampling": run.sampling, "alpha": run.alpha, "seed": seed, **record}
-    models = {name: rec["model"] for name, rec in records.items()}
+    return records
+
+
+def _wise_models(model: str, records: dict[str, dict[str, Any]], out: Path, wise: Sequence[float],
+                 wise_select: Sequence[float], *, backend: str | None, verbose: bool) -> dict[str, str]:
+    """The WiSE-FT models of every trained run by system name: one per fixed lambda (``+wise<lambda>``)
+    and, with a ``wise_select`` grid, the one chosen on the run's validation questions (``+wiseval``,
+    its choice recorded in the run's record)."""
+    models: dict[str, str] = {}
     for lam in wise:
         for name, rec in records.items():
             merged = merged_dir(out, Path(rec["model"]).parent, lam)
@@ -147,35 +184,7 @@ def sweep(
                                    verbose=verbose)
             rec["wise_choice"] = {k: choice[k] for k in ("chosen", "criterion", "pool", "n_questions", "scores")}
             models[SystemName.parse(name).with_(wise="val").format()] = choice["model"]
-
-    names = ["base", *models]
-    started = time.perf_counter()
-    result = evaluate([model, *models.values()], benchmark=eval_benchmark, names=names,
-                      languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
-                      calibration=calibration, calibration_source=calibration_source,
-                      out=out / f"eval-{eval_benchmark}")
-    eval_seconds = time.perf_counter() - started
-    _cards(result, records, eval_benchmark)
-    if seed_list is not None or wise or wise_select:
-        from .seeds import write_seed_report
-
-        write_seed_report(result, records, out, options={
-            "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
-            **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
-            "seeds": seed_list or [base.seed], "wise": wise, "wise_select": [float(x) for x in wise_select],
-            "calibration": result.config["calibration"],
-            "calibration_source": result.config["calibration_source"],
-            "train_languages": list(base.languages) if base.languages else None,
-            "eval_languages": list(result.languages), "limit_queries": limit_queries,
-            "alphas": [r.alpha for r in runs]}, eval_seconds=eval_seconds)
-        return result
-    write_sweep_report(result, records, out, options={
-        "model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark,
-        **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
-        "train_languages": list(base.languages) if base.languages else None,
-        "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
-    }, eval_seconds=eval_seconds)
-    return result
+    return models
 
 
 def _cards(result: StudyResult, records: dict[str, dict[str, Any]], benchmark: str) -> None:
@@ -211,8 +220,9 @@ def _check_lambda(lam: float) -> float:
 
 
 def _hybrid_index(result: StudyResult, records: dict[str, dict[str, Any]]) -> int | None:
-    """The system the strategies are tested against: the hybrid closest to alpha 0.5."""
-    hybrids = [(abs(r["alpha"] - 0.5), n) for n, r in records.items() if r["sampling"] == "hybrid"]
+    """The system the strategies are tested against: the free-alpha (hybrid) run closest to alpha 0.5."""
+    hybrids = [(abs(r["alpha"] - DEFAULT_ALPHA), n) for n, r in records.items()
+               if STRATEGIES[r["sampling"]].alpha is None]
     return result.systems.index(min(hybrids)[1]) if hybrids else None
 
 

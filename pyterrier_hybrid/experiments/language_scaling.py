@@ -41,12 +41,15 @@ from ..report import clean_json
 from ..results import StudyResult, SystemName
 from ..significance import correct, paired_tests
 from ..study import evaluate
-from ..train_config import TrainConfig
+from ..train_config import STRATEGIES, TrainConfig
 from ..train_data import check_leakage, load_source
 from .alpha_sweep import study_config
 from .runs import train_or_reuse, train_root
 
 __all__ = ["language_subsets", "scaling", "seen_groups"]
+
+#: k = 1 trains X-X-mono (one language has no cross-lingual pair); larger k the hybrid.
+MONO, HYBRID = STRATEGIES["x-x-mono"], STRATEGIES["hybrid"]
 
 MEASURES = {"AP": "map", "R@1": "R@1", "R@10": "R@10", "RR": "mrr", "RankDistance": "rank_distance"}
 
@@ -220,18 +223,9 @@ def scaling(
             raise ValueError(f"{train_source} needs the list of training languages (languages=, CLI --languages)")
     subsets = language_subsets(languages, ks, draws=draws, seed=seed)
     out = Path(out)
-    root = train_root(out, train_source)
-    runs: dict[str, dict[str, Any]] = {}
-    for i, (k, d, subset) in enumerate(subsets, 1):
-        name = f"k{k}-d{d}"
-        sampling, a = ("x-x-mono", 1.0) if k == 1 else ("hybrid", alpha)
-        cfg = dataclasses.replace(base, sampling=sampling, alpha=a,
-                                  languages=None if all_of_source and len(subset) == len(languages) else subset)
-        record = train_or_reuse(model, train_source, root / name, cfg,
-                                label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})", verbose=verbose)
-        runs[name] = {"k": k, "draw": d, "languages": list(subset), "sampling": sampling, "alpha": a, **record}
-    names = ["base", *runs]
-    result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=names,
+    runs = _train_subsets(model, train_source, train_root(out, train_source), base, subsets, alpha,
+                          all_languages=len(languages) if all_of_source else None, verbose=verbose)
+    result = evaluate([model, *(r["model"] for r in runs.values())], benchmark=eval_benchmark, names=["base", *runs],
                       languages=eval_languages, limit_queries=limit_queries, backend=backend, verbose=verbose,
                       calibration=calibration, calibration_source=calibration_source,
                       out=out / f"eval-{eval_benchmark}")
@@ -240,6 +234,32 @@ def scaling(
                "draws": draws, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "languages")},
                "languages": list(languages), "alpha": alpha,
                "subset_rule": "nested: first k of default_rng([seed, draw]).permutation"}
+    _write_report(result, runs, table, options, base, out, languages)
+    return table
+
+
+def _train_subsets(model: str, train_source: str, root: Path, base: TrainConfig,
+                   subsets: Sequence[tuple[int, int, tuple[str, ...]]], alpha: float, *, all_languages: int | None,
+                   verbose: bool) -> dict[str, dict[str, Any]]:
+    """Train (or reuse) one model per language subset (``k<k>-d<draw>``); ``all_languages``: the
+    source's language count when the subsets are drawn from all of it (then the full subset trains
+    with ``languages=None``, the same run as a sweep's)."""
+    runs: dict[str, dict[str, Any]] = {}
+    for i, (k, d, subset) in enumerate(subsets, 1):
+        name = f"k{k}-d{d}"
+        sampling, a = (MONO.name, MONO.alpha) if k == 1 else (HYBRID.name, alpha)
+        cfg = dataclasses.replace(base, sampling=sampling, alpha=a,
+                                  languages=None if all_languages is not None and len(subset) == all_languages
+                                  else subset)
+        record = train_or_reuse(model, train_source, root / name, cfg,
+                                label=f"[{i}/{len(subsets)}] {name} ({', '.join(subset)})", verbose=verbose)
+        runs[name] = {"k": k, "draw": d, "languages": list(subset), "sampling": sampling, "alpha": a, **record}
+    return runs
+
+
+def _write_report(result: StudyResult, runs: dict[str, dict[str, Any]], table: pd.DataFrame, options: dict,
+                  base: TrainConfig, out: Path, languages: Sequence[str]) -> None:
+    """scaling.json, scaling.csv, scaling_by_language.csv, scaling_steps.csv, scaling.png and scaling.md."""
     steps_table = _steps(result, runs, len(languages))
     doc = {"schema": "pyterrier-hybrid/scaling/v1", "options": options, "runs": runs,
            "table": table.to_dict("records"), "steps": steps_table.to_dict("records")}
@@ -249,9 +269,10 @@ def scaling(
     atomic_write(out / "scaling_by_language.csv", lambda p: by_lang.to_csv(p, index=False))
     atomic_write(out / "scaling_steps.csv", lambda p: steps_table.to_csv(p, index=False))
     _plot(table, result.benchmark, out / "scaling.png")
-    md = ["# Language scaling: " + f"{train_source} -> {eval_benchmark}", "",
-          f"Hybrid alpha {alpha} (k = 1: X-X-mono), {base.steps} steps x batch {base.batch_size}, lr {base.lr}, seed "
-          f"{seed}; {'the last checkpoint' if base.keep == 'last' else 'the checkpoint with the lowest validation loss'} "
+    md = ["# Language scaling: " + f"{options['train_source']} -> {options['eval_benchmark']}", "",
+          f"Hybrid alpha {options['alpha']} (k = 1: X-X-mono), {base.steps} steps x batch {base.batch_size}, lr "
+          f"{base.lr}, seed {base.seed}; "
+          f"{'the last checkpoint' if base.keep == 'last' else 'the checkpoint with the lowest validation loss'} "
           f"is kept.", "",
           pd.DataFrame([{"run": n, "k": r["k"], "draw": r["draw"], "languages": ",".join(r["languages"]),
                          "best val loss": r["best_eval_loss"], "kept": Path(str(r["kept_checkpoint"])).name}
@@ -261,5 +282,4 @@ def scaling(
           "t-test, Holm per setting; * = significant):", "", _steps_markdown(steps_table), "",
           "![scaling](scaling.png)", ""]
     atomic_write_text(out / "scaling.md", "\n".join(md))
-    return table
 

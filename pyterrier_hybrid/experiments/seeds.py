@@ -24,6 +24,7 @@ from ..fs import atomic_write, atomic_write_text
 from ..report import clean_json
 from ..results import StudyResult, SystemName
 from ..significance import question_of
+from ..train_config import DEFAULT_ALPHA, parse_run_name
 
 __all__ = ["configuration", "per_question", "question_tests", "seed_of", "seed_summary", "seed_tests",
            "write_seed_report"]
@@ -150,8 +151,9 @@ def _plan_tests(configs: Sequence[str], strategies: Sequence[str]) -> tuple[list
     """Between strategies (the hybrid closest to 0.5 vs each other strategy, per variant) and within
     a model (each variant vs the plain model, the untuned one included; each trained model vs the
     untuned one)."""
-    hybrids = [s for s in strategies if s.startswith("hybrid")]
-    hybrid = min(hybrids, key=lambda s: abs(float(s.removeprefix("hybrid-a")) - 0.5)) if hybrids else None
+    runs = {s: parse_run_name(s) for s in strategies}
+    hybrids = {s: r[1] for s, r in runs.items() if r is not None and r[0].alpha is None}
+    hybrid = min(hybrids, key=lambda s: abs(hybrids[s] - DEFAULT_ALPHA)) if hybrids else None
     have = set(configs)
     between = [(hybrid + v, s + v) for v in _variants(configs, strategies) for s in strategies
                if hybrid and s != hybrid and hybrid + v in have and s + v in have]

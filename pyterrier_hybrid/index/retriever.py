@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,16 +17,30 @@ if TYPE_CHECKING:
 
 DEFAULT_NUM_RESULTS = 1000
 """The default ``num_results`` (as pyterrier-dr's retrievers), and what ``num_results=None`` means for
-corpora above ``FULL_RANKING_MAX_DOCS`` (exact backend) and for the ANN backends."""
+corpora above ``FULL_RANKING_MAX_DOCS`` (exact method) and for the ANN methods."""
 FULL_RANKING_MAX_DOCS = 100_000
-"""Corpora up to this size get a full ranking from the exact backend when ``num_results=None``."""
+"""Corpora up to this size get a full ranking from the exact method when ``num_results=None``."""
 
-_BACKEND_DEFAULTS: dict[str, dict[str, int | None]] = {
+#: Retrieval methods and their parameters' defaults.
+METHOD_DEFAULTS: dict[str, dict[str, int | None]] = {
     "exact": {},
     "hnsw": {"M": 32, "ef_construction": 200, "ef_search": 128},
     "ivf": {"n_list": None, "n_probe": 16},
 }
+_BACKEND_DEFAULTS = METHOD_DEFAULTS  # its former name (retrieval methods were "backends")
 _OUTPUT_COLUMNS = ["docno", "docid", "score", "rank"]
+
+
+def resolve_method(method: str | None, backend: str | None) -> str:
+    """The retrieval method of ``method=`` or of the deprecated ``backend=`` (a DeprecationWarning:
+    "backend" is the encoding backend of :class:`~pyterrier_hybrid.DenseEncoder`); default ``exact``."""
+    if backend is not None:
+        warnings.warn("the retriever's backend= is now method= (the retrieval method: exact, hnsw or ivf); "
+                      "backend= names the encoding backend of DenseEncoder", DeprecationWarning, stacklevel=3)
+        if method is not None and method != backend:
+            raise ValueError(f"method={method!r} and the deprecated backend={backend!r} disagree; give method= only")
+        method = backend
+    return "exact" if method is None else method
 
 
 class DenseRetriever(pt.Transformer):
@@ -42,10 +57,10 @@ class DenseRetriever(pt.Transformer):
     backends. Full rankings are large: on a 13k-document pool, 13k rows per query in each pipeline's
     frame of ``pt.Experiment``.
 
-    Backends:
+    Methods (``method=``; ``backend=`` is its deprecated name):
 
-    - ``"exact"``: blocked matrix products over all documents (``batch_size`` documents per block),
-      top-k by partition then exact sort.
+    - ``"exact"``: blocked matrix products over all documents (``batch_size``: documents scored per
+      block, not queries or texts), top-k by partition then exact sort.
     - ``"hnsw"`` (``M=32``, ``ef_construction=200``, ``ef_search=128``, raised to ``num_results`` at
       search time) and ``"ivf"`` (``n_list`` = power of two >= sqrt(count), ``n_probe=16``): faiss
       inner-product structures, built on first use and cached under ``<index>/ann/``. They only choose
@@ -59,24 +74,36 @@ class DenseRetriever(pt.Transformer):
         index: DenseIndex,
         *,
         num_results: int | None = DEFAULT_NUM_RESULTS,
-        backend: str = "exact",
+        method: str | None = None,
         batch_size: int = 8192,
         verbose: bool = False,
         drop_query_vec: bool = False,
-        **backend_params: int,
+        backend: str | None = None,
+        **params: int,
     ):
         count = len(index)  # fails clearly here if there is no index
+        method = resolve_method(method, backend)
         self.index = index
-        self.backend = backend
-        self.backend_params = _resolve_params(backend, backend_params, count)
-        self.num_results = _resolve_num_results(num_results, backend, count)
+        self.method = method
+        self.method_params = _resolve_params(method, params, count)
+        self.num_results = _resolve_num_results(num_results, method, count)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.verbose = verbose
         self.drop_query_vec = drop_query_vec
 
+    @property
+    def backend(self) -> str:
+        """The retrieval method (its former name)."""
+        return self.method
+
+    @property
+    def backend_params(self) -> dict[str, int]:
+        """The method's parameters (their former name)."""
+        return self.method_params
+
     def __repr__(self) -> str:
-        params = "".join(f", {k}={v!r}" for k, v in self.backend_params.items())
-        return f"{self.index!r}.retriever(backend={self.backend!r}, num_results={self.num_results}{params})"
+        params = "".join(f", {k}={v!r}" for k, v in self.method_params.items())
+        return f"{self.index!r}.retriever(method={self.method!r}, num_results={self.num_results}{params})"
 
     def transform_outputs(self, input_columns: list[str]) -> list[str]:
         pt.validate.query_frame(input_columns, extra_columns=["query_vec"])
@@ -84,9 +111,9 @@ class DenseRetriever(pt.Transformer):
         return kept + _OUTPUT_COLUMNS
 
     def fuse_rank_cutoff(self, k: int) -> DenseRetriever | None:
-        """Lets ``(retriever % k).compile()`` retrieve only k documents (exact backend only: ANN
+        """Lets ``(retriever % k).compile()`` retrieve only k documents (exact method only: ANN
         candidates depend on ``num_results``)."""
-        if self.backend != "exact":
+        if self.method != "exact":
             return None
         if k >= self.num_results:
             return self
@@ -97,10 +124,10 @@ class DenseRetriever(pt.Transformer):
 
     def ann_info(self) -> dict[str, Any] | None:
         """Build record of the faiss structure (parameters, build_seconds, faiss version), building or
-        loading it if needed; ``None`` for the exact backend."""
-        if self.backend == "exact":
+        loading it if needed; ``None`` for the exact method."""
+        if self.method == "exact":
             return None
-        return dict(self.index._ann_index(self.backend, self.backend_params, verbose=self.verbose)[1])
+        return dict(self.index.ann_index(self.method, self.method_params, verbose=self.verbose)[1])
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         pt.validate.query_frame(inp, extra_columns=["query_vec"])
@@ -108,18 +135,17 @@ class DenseRetriever(pt.Transformer):
         if len(inp) == 0:
             return self._frame(inp, [], [])
         queries = self._query_matrix(inp)
-        with pt.tqdm(total=len(queries), unit="query", desc=f"DenseRetriever[{self.backend}]", disable=not self.verbose) as bar:
+        with pt.tqdm(total=len(queries), unit="query", desc=f"DenseRetriever[{self.method}]", disable=not self.verbose) as bar:
             docids, scores = self._search(queries, bar)
         return self._frame(inp, docids, scores)
 
     def _search(self, queries: np.ndarray, bar: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        if self.backend == "exact":
-            order = self.index._docno_order()
+        order = self.index.docno_order()
+        if self.method == "exact":
             return exact.search(queries, self.index.vectors(), order, self.num_results, self.batch_size, bar)
-        structure, _ = self.index._ann_index(self.backend, self.backend_params, verbose=self.verbose)
-        order = self.index._docno_order()
+        structure, _ = self.index.ann_index(self.method, self.method_params, verbose=self.verbose)
         return ann.search(
-            structure, self.backend, self.backend_params, queries, self.num_results, self.index.vectors(), order, bar
+            structure, self.method, self.method_params, queries, self.num_results, self.index.vectors(), order, bar
         )
 
     def _query_matrix(self, inp: pd.DataFrame) -> np.ndarray:
@@ -155,24 +181,25 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _resolve_num_results(num_results: int | None, backend: str, count: int) -> int:
+def _resolve_num_results(num_results: int | None, method: str, count: int) -> int:
     if num_results is None:
-        full = backend == "exact" and count <= FULL_RANKING_MAX_DOCS
+        full = method == "exact" and count <= FULL_RANKING_MAX_DOCS
         return count if full else min(count, DEFAULT_NUM_RESULTS)
     return min(count, _positive_int("num_results", num_results))
 
 
-def _resolve_params(backend: str, params: dict[str, Any], count: int) -> dict[str, int]:
-    if backend not in _BACKEND_DEFAULTS:
-        raise ValueError(f"unknown backend {backend!r}; valid: {sorted(_BACKEND_DEFAULTS)}")
-    defaults = _BACKEND_DEFAULTS[backend]
+def _resolve_params(method: str, params: dict[str, Any], count: int) -> dict[str, int]:
+    if method not in METHOD_DEFAULTS:
+        raise ValueError(f"unknown backend {method!r} (retrieval method=); valid: {sorted(METHOD_DEFAULTS)}")
+    defaults = METHOD_DEFAULTS[method]
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for backend {backend!r}; valid: {sorted(defaults) or 'none'}")
+        raise ValueError(f"unknown parameter(s) {unknown} for backend {method!r} (retrieval method=); "
+                         f"valid: {sorted(defaults) or 'none'}")
     resolved = {**defaults, **params}
-    if backend == "ivf" and resolved["n_list"] is None:
+    if method == "ivf" and resolved["n_list"] is None:
         resolved["n_list"] = min(count, max(4, 1 << math.ceil(math.log2(math.sqrt(count)))))
     resolved = {name: _positive_int(name, value) for name, value in resolved.items()}
-    if backend == "ivf" and resolved["n_list"] > count:
+    if method == "ivf" and resolved["n_list"] > count:
         raise ValueError(f"n_list={resolved['n_list']} exceeds the number of documents ({count})")
     return resolved

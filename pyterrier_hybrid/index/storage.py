@@ -39,7 +39,7 @@ from ..fs import atomic_dir
 from .docnos import read_npids, write_npids
 from .exact import DocnoOrder, docno_order
 from .layout import CHUNK, json_text
-from .retriever import DEFAULT_NUM_RESULTS, DenseRetriever
+from .retriever import DEFAULT_NUM_RESULTS, DenseRetriever, resolve_method
 
 FORMAT = "flex"
 """pt_meta.json ``format`` written (pyterrier-dr's FlexIndex layout)."""
@@ -184,11 +184,13 @@ class DenseIndex(pt.Artifact):
             self._vecs = np.memmap(path, dtype="<f4", mode="r", shape=shape)
         return self._vecs
 
-    def _docno_order(self) -> DocnoOrder:
+    def docno_order(self) -> DocnoOrder:
         """The tie-break order of the documents (docno descending), computed once."""
         if self._order is None:
             self._order = docno_order(self.docnos())
         return self._order
+
+    _docno_order = docno_order  # its former private name (kept for callers)
 
     # -- retrieval --------------------------------------------------------------------------------
 
@@ -196,33 +198,41 @@ class DenseIndex(pt.Artifact):
         self,
         *,
         num_results: int | None = DEFAULT_NUM_RESULTS,
-        backend: str = "exact",
+        method: str | None = None,
         batch_size: int = 8192,
         verbose: bool = False,
         drop_query_vec: bool = False,
-        **backend_params: int,
+        backend: str | None = None,
+        **params: int,
     ) -> DenseRetriever:
         """A retriever over this index (top 1000 by default; ``num_results=None``: the full ranking of
-        up to 100,000 documents); see :class:`~pyterrier_hybrid.index.DenseRetriever`."""
+        up to 100,000 documents) by ``method`` ``exact`` (default), ``hnsw`` or ``ivf`` (``backend=``:
+        its deprecated name); ``batch_size``: documents scored per block by the exact method. See
+        :class:`~pyterrier_hybrid.index.DenseRetriever`."""
+        if backend is not None:
+            method = resolve_method(method, backend)
         return DenseRetriever(
             self,
             num_results=num_results,
-            backend=backend,
+            method=method,
             batch_size=batch_size,
             verbose=verbose,
             drop_query_vec=drop_query_vec,
-            **backend_params,
+            **params,
         )
 
-    def _ann_index(self, backend: str, params: dict[str, int], *, verbose: bool) -> tuple[Any, dict[str, Any]]:
-        """The faiss structure for ``backend`` and its build record, built and cached on first use."""
+    def ann_index(self, method: str, params: dict[str, int], *, verbose: bool = False) -> tuple[Any, dict[str, Any]]:
+        """The faiss structure of retrieval ``method`` (``hnsw`` / ``ivf``) with ``params`` and its
+        build record, built and cached (under ``<index>/ann/``) on first use."""
         from . import ann
 
-        name = ann.structure_name(backend, params)
+        name = ann.structure_name(method, params)
         if name not in self._ann:
             directory = self.path / "ann" / name
-            self._ann[name] = ann.load_or_build(directory, backend, params, self.vectors(), verbose=verbose)
+            self._ann[name] = ann.load_or_build(directory, method, params, self.vectors(), verbose=verbose)
         return self._ann[name]
+
+    _ann_index = ann_index  # its former private name (kept for callers)
 
 
 class DenseIndexer(pt.Indexer):

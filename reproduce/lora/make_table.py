@@ -3,7 +3,7 @@ files only: the per-system summaries in docs/lora/sweep.json (the LoRA sweep) an
 (the budget study's full fine-tuning), the LoRA run's train_config.json and the shipped artifact's
 manifest; means, CIs and paired tests by pyterrier_hybrid.experiments.seeds.
 
-    python docs/lora/make_table.py
+    python reproduce/lora/make_table.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from pyterrier_hybrid.experiments.seeds import seed_summary, seed_tests
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[2] / "docs" / "lora"  # the committed outputs
 DOCS = HERE.parent
 MANIFEST = DOCS.parent / "pyterrier_hybrid" / "artifacts" / "e5-small-hybrid" / "manifest.json"
 VARIANTS = ["", "+center", "+zscore"]  # the LoRA sweep ran without WiSE (time)

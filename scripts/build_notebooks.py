@@ -2,7 +2,7 @@
 executed (outputs and figures included) with nbclient, from the repository root. The test suite
 executes the same notebooks on small data (``tests/test_notebooks.py``).
 
-Run: ``LAREQA_DATA_DIR=../shared/data .venv/bin/python examples/build_notebooks.py [NAME ...]``.
+Run: ``LAREQA_DATA_DIR=../shared/data .venv/bin/python scripts/build_notebooks.py [NAME ...]``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent
-REPO = EXAMPLES.parent
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
 NAMES = ("walkthrough", "pt_experiment")
 
 

@@ -1,7 +1,7 @@
 """Centring means from the other benchmark vs from the evaluated candidates (issue 15), from committed
 files only: docs/calibration_source/seed_summary.csv (written by run.py).
 
-    python docs/calibration_source/make_tables.py
+    python reproduce/calibration_source/make_tables.py
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[2] / "docs" / "calibration_source"  # the committed outputs
 LABELS = {"base": "untuned", "hybrid-a0.50": "hybrid 0.5", "hybrid-a0.50+wise0.5": "hybrid 0.5 + WiSE 0.5"}
 
 

