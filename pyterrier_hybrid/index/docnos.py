@@ -3,11 +3,12 @@ reads it, written by our own writer (see :func:`write_npids`) and read back whol
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_npids", "write_npids"]
+__all__ = ["encode_docnos", "read_npids", "write_npids", "write_npids_blocks"]
 
 
 def write_npids(path: Path, docnos: list[str]) -> None:
@@ -18,20 +19,8 @@ def write_npids(path: Path, docnos: list[str]) -> None:
     docno (a one-document corpus, or a last docno longer than the 256 before it) and then fails to
     read the file back (ZeroDivisionError), for FlexIndex's own indexer too (npids 0.1.3).
     """
-    from npids.builder import InvLookupBuilder
-    from npids.utils import FileManager
-
-    encoded = []
-    for docno in docnos:
-        try:
-            encoded.append(docno.encode("utf-8"))
-        except UnicodeEncodeError as err:
-            raise ValueError(f"docno {docno!r} cannot be stored: it is not valid unicode ({err.reason})") from None
-    width = max([1, *map(len, encoded)])
-    with FileManager(path, "a") as out:
-        out.write_header(0, len(encoded), {"format": "fixedbytes", "length": width, "prefix": ""})
-        out.write(np.array(encoded, dtype=f"S{width}").tobytes())
-    InvLookupBuilder.build(path)
+    encoded = encode_docnos(docnos)
+    write_npids_blocks(path, [encoded], count=len(encoded), width=max([1, *map(len, encoded)]))
     back = read_npids(path)
     if len(back) != len(docnos):
         raise ValueError(f"{path} reads back {len(back)} docnos instead of {len(docnos)}")
@@ -41,6 +30,34 @@ def write_npids(path: Path, docnos: list[str]) -> None:
             f"docno {docnos[wrong]!r} cannot be stored: docnos.npids reads it back as {back[wrong]!r} "
             "(a docno may not end with a NUL character)"
         )
+
+
+def encode_docnos(docnos: list[str] | np.ndarray) -> list[bytes]:
+    """The utf-8 bytes of each docno, as stored in ``docnos.npids``."""
+    encoded = []
+    for docno in docnos:
+        try:
+            encoded.append(str(docno).encode("utf-8"))
+        except UnicodeEncodeError as err:
+            raise ValueError(f"docno {docno!r} cannot be stored: it is not valid unicode ({err.reason})") from None
+    return encoded
+
+
+def write_npids_blocks(path: Path, blocks: Iterable[list[bytes]], *, count: int, width: int) -> None:
+    """A ``docnos.npids`` of ``count`` utf-8 docnos given block by block (e.g. shard by shard, so
+    they are never all in memory at once), each at most ``width`` bytes; not read back."""
+    from npids.builder import InvLookupBuilder
+    from npids.utils import FileManager
+
+    written = 0
+    with FileManager(path, "a") as out:
+        out.write_header(0, count, {"format": "fixedbytes", "length": width, "prefix": ""})
+        for block in blocks:
+            out.write(np.array(block, dtype=f"S{width}").tobytes())
+            written += len(block)
+    if written != count:
+        raise ValueError(f"{path}: {written} docnos were given, {count} announced")
+    InvLookupBuilder.build(path)
 
 
 def read_npids(path: Path) -> np.ndarray:
