@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -111,3 +112,19 @@ def test_bench_packaged_smoke(tiny_model_dir, data_dir, tmp_path):
                                       for c in ("", "+center", "+zscore")}
     assert all(0 < record["numbers"]["e5-small-hybrid"][m] <= 1 for m in ("mono_map", "cross_map", "multi_map"))
     assert record["manifest"]["delta_sha256"] and record["parameters"]["languages"] == ["de", "en"]
+
+
+def test_bench_sharded_smoke(tiny_model_dir, data_dir, tmp_path):
+    bench = _load("bench_sharded")
+    out = tmp_path / "s.json"
+    bench.main(["--docs", "8", "--model", str(tiny_model_dir), "--backend", "torch", "--sizes", "3000,1000",
+                "--queries", "5", "--k", "10", "--work", str(tmp_path), "--out", str(out)])
+    record = json.loads(out.read_text())
+    enc = record["encoding"]
+    assert enc["docs"] == 8 and enc["mean_tokens"] > 1
+    assert enc["1 process"]["threads_per_rank"] == [len(os.sched_getaffinity(0))]
+    assert len(enc["2 ranks"]["threads_per_rank"]) == 2 and enc["2 ranks"]["docs_per_second"] > 0
+    assert [m["n"] for m in record["merge"]] == [1000, 3000]
+    assert all(m["peak_rss_mb"] > 0 and m["index_mb"] > 0 for m in record["merge"])
+    assert record["search"]["n"] == 1000 and record["search"]["identical"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # scratch removed
