@@ -128,3 +128,15 @@ def test_bench_sharded_smoke(tiny_model_dir, data_dir, tmp_path):
     assert all(m["peak_rss_mb"] > 0 and m["index_mb"] > 0 for m in record["merge"])
     assert record["search"]["n"] == 1000 and record["search"]["identical"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # scratch removed
+
+
+def test_bench_flex_smoke(tmp_path):
+    bench = _load("bench_flex")
+    out = tmp_path / "f.json"
+    bench.main(["--n", "600", "--queries", "4", "--k", "50", "--hnsw-n", "400", "--out", str(out)])
+    record = json.loads(out.read_text())
+    w, r = record["writing"], record["retrieval"]
+    assert w["one_document"]["ours"].startswith("ok") and w["failed_input_leaves"]["ours"] is None
+    assert w["overwrite_non_index_dir"]["ours_kept_the_file"] is True
+    assert r["ours_tied_pairs_in_trec_eval_order"] == 1.0 and r["max_score_difference_by_rank"] < 1e-5
+    assert record["hnsw"]["ours"]["max_abs_score_error"] == 0.0 and record["hnsw"]["ours"]["recall@100"] > 0.5
