@@ -1,7 +1,9 @@
 """Approximate search with faiss (HNSW, IVF): build, cache under ``<index>/ann/<name>/``, search.
 
 faiss only chooses candidates: their scores are recomputed exactly and ordered by the sort keys of
-:mod:`.exact`, so an ANN run differs from the exact run only by missing documents.
+:mod:`.exact`, so an ANN run differs from the exact run only by missing documents. That, the atomic
+and concurrent-safe cache, and IVF are why this is not pyterrier-dr's ``faiss_hnsw_retriever``
+(measured beside it in ``benchmarks/bench_flex.py``; see :class:`~.retriever.DenseRetriever`).
 """
 
 from __future__ import annotations

@@ -67,6 +67,17 @@ class DenseRetriever(pt.Transformer):
       candidates: scores are recomputed exactly and ordered as above, so an ANN run differs from the
       exact run only by missing documents. A query may get fewer results when the probed IVF lists
       hold fewer documents.
+
+    Why not pyterrier-dr's ``FlexIndex.np_retriever`` / ``faiss_hnsw_retriever`` on the same files
+    (``benchmarks/bench_flex.py``, ``results/flex-avx512-bf16.json``): they order equal scores
+    arbitrarily (50.0 % of exactly tied document pairs in trec_eval's order, here all of them), so
+    a run's measures would depend on the implementation rather than on the scores; the np retriever is
+    slower (16.9 vs 20.2 queries/s, theirs vs ours, exact top 1000 of 200,000); the HNSW retriever
+    returns faiss's float32 scores (off by up to 3e-8) where ours rescores exactly. What pyterrier-dr
+    does better: its HNSW structure keeps only the graph and reads the vectors from ``vecs.f4``
+    (13 MB added at 50,000 x 384; ours 86 MB, the vectors again) and built faster in that run (110 s vs
+    483 s, same faiss parameters, at load 16-20 on 2 cores: to re-measure on an idle machine). Sharing
+    ``vecs.f4`` as the faiss storage is the part worth taking over.
     """
 
     def __init__(
