@@ -341,6 +341,10 @@ def _finish(out: Path, build: dict[str, Any], *, world_size: int, keep_shards: b
 
 def _merge(out: Path, build: dict[str, Any], shards: list[DenseIndex], *, world_size: int | None, replace: bool,
            verbose: bool) -> None:
+    import shutil
+
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a merge killed before it published (index-sized)
+        shutil.rmtree(stale, ignore_errors=True)
     merge_shards(shards, out, metadata=_index_metadata(build, shards, world_size=world_size), replace=replace,
                  verbose=verbose)
 
