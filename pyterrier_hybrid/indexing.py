@@ -275,8 +275,8 @@ def _existing_build(out: Path) -> dict[str, Any] | None:
 def _refuse_foreign(out: Path) -> None:
     if not out.is_dir():
         raise FileExistsError(f"--out {out} is a file; give a directory")
-    # build.json: written meanwhile by rank 0 or another job (compared after the barrier)
-    foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name != "build.json")
+    # build.json, shards/: written meanwhile by rank 0 or another job of the array (compared later)
+    foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in ("build.json", "shards"))
     if foreign:
         raise FileExistsError(f"--out {out} is not empty and not an index build ({', '.join(foreign[:5])}); "
                               "nothing was changed: choose another directory")
@@ -305,6 +305,9 @@ def _encode_shard(source: Corpus, encoder: Any, out: Path, build: dict[str, Any]
     writer = ShardWriter(out / "shards" / shard_name(number, num_shards), start=start, stop=stop,
                          chunk_size=build["chunk_size"], metadata=meta)
     if writer.done():
+        if DenseIndex(writer.directory).metadata.get("build") != build:
+            raise ValueError(f"{writer.directory} is a shard of another build; nothing was changed: remove it or "
+                             "choose another --out")
         writer.discard_partial()
         return
     resumed = writer.chunks_done() * build["chunk_size"]
