@@ -144,7 +144,7 @@ def hnsw(work: Path, n: int, queries: int, k: int) -> dict[str, Any]:
     out: dict[str, Any] = {"n": n, "queries": queries, "k": k}
     for name, make in (("pyterrier_dr", lambda: flex.faiss_hnsw_retriever(neighbours=32, ef_construction=200,
                                                                           ef_search=128, num_results=k)),
-                       ("ours", lambda: ours.retriever(backend="hnsw", M=32, ef_construction=200, ef_search=128,
+                       ("ours", lambda: ours.retriever(method="hnsw", M=32, ef_construction=200, ef_search=128,
                                                        num_results=k))):
         before = {p for p in ours.path.rglob("*") if p.is_file()}
         started = time.perf_counter()

@@ -192,7 +192,7 @@ def test_sharded_search_equals_merged_search(array_build: dict, queries: pd.Data
 
 def test_sharded_faiss_search_rescoring_is_exact(array_build: dict, queries: pd.DataFrame) -> None:
     exact = array_build["merged"].retriever(num_results=1180, drop_query_vec=True)(queries)
-    hnsw = array_build["sharded"].retriever(num_results=10, backend="hnsw", drop_query_vec=True)(queries)
+    hnsw = array_build["sharded"].retriever(num_results=10, method="hnsw", drop_query_vec=True)(queries)
     both = hnsw.merge(exact, on=["qid", "docno"], suffixes=("", "_exact"))
     assert len(both) == len(hnsw) == 10 * len(queries)
     assert (both["score"] == both["score_exact"]).all() and (both["docid"] == both["docid_exact"]).all()

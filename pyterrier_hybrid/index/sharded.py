@@ -31,7 +31,7 @@ import pyterrier as pt
 from ..fs import atomic_dir, atomic_write, atomic_write_text
 from .docnos import encode_docnos, read_npids, write_npids_blocks
 from .layout import json_text
-from .retriever import DEFAULT_NUM_RESULTS, FULL_RANKING_MAX_DOCS
+from .retriever import DEFAULT_NUM_RESULTS, FULL_RANKING_MAX_DOCS, resolve_method
 from .storage import FORMAT, FORMAT_VERSION, DenseIndex
 
 __all__ = [
@@ -305,12 +305,14 @@ class ShardedIndex(pt.Artifact):
         """All docnos in docid order (read from every shard)."""
         return np.concatenate([s.docnos() for s in self.shards()])
 
-    def retriever(self, *, num_results: int | None = DEFAULT_NUM_RESULTS, verbose: bool = False,
-                  drop_query_vec: bool = False, **options: Any) -> ShardedRetriever:
-        """A retriever over all shards; ``options`` (``backend`` and its parameters, ``batch_size``)
-        go to each shard's :class:`~.retriever.DenseRetriever`."""
-        return ShardedRetriever(self, num_results=num_results, verbose=verbose, drop_query_vec=drop_query_vec,
-                                **options)
+    def retriever(self, *, num_results: int | None = DEFAULT_NUM_RESULTS, method: str | None = None,
+                  verbose: bool = False, drop_query_vec: bool = False, backend: str | None = None,
+                  **options: Any) -> ShardedRetriever:
+        """A retriever over all shards by ``method`` (``exact``, ``hnsw``, ``ivf``; ``backend=``: its
+        deprecated name); ``options`` (the method's parameters, ``batch_size``) go to each shard's
+        :class:`~.retriever.DenseRetriever`."""
+        return ShardedRetriever(self, num_results=num_results, method=resolve_method(method, backend),
+                                verbose=verbose, drop_query_vec=drop_query_vec, **options)
 
 
 class ShardedRetriever(pt.Transformer):
@@ -319,24 +321,25 @@ class ShardedRetriever(pt.Transformer):
     :class:`~.retriever.DenseRetriever`. Scores are per (query, document) and do not depend on the
     shard, so an exact search gives the merged index's results, ``docid`` included."""
 
-    def __init__(self, index: ShardedIndex, *, num_results: int | None = DEFAULT_NUM_RESULTS, verbose: bool = False,
-                 drop_query_vec: bool = False, **options: Any):
+    def __init__(self, index: ShardedIndex, *, num_results: int | None = DEFAULT_NUM_RESULTS, method: str = "exact",
+                 verbose: bool = False, drop_query_vec: bool = False, **options: Any):
         count = len(index)
         self.index = index
+        self.method = method
         self.options = options
         if num_results is None:
-            exact = options.get("backend", options.get("method", "exact")) == "exact"
+            exact = method == "exact"
             num_results = count if exact and count <= FULL_RANKING_MAX_DOCS else DEFAULT_NUM_RESULTS
         if not isinstance(num_results, int) or isinstance(num_results, bool) or num_results < 1:
             raise ValueError(f"num_results must be a positive int or None, got {num_results!r}")
         self.num_results = min(num_results, count)
         self.verbose = verbose
         self.drop_query_vec = drop_query_vec
-        self._retrievers = [s.retriever(num_results=self.num_results, drop_query_vec=True, **options)
+        self._retrievers = [s.retriever(num_results=self.num_results, method=method, drop_query_vec=True, **options)
                             for s in index.shards()]
 
     def __repr__(self) -> str:
-        return f"{self.index!r}.retriever(num_results={self.num_results}, {self.options})"
+        return f"{self.index!r}.retriever(method={self.method!r}, num_results={self.num_results}, {self.options})"
 
     def transform_outputs(self, input_columns: list[str]) -> list[str]:
         pt.validate.query_frame(input_columns, extra_columns=["query_vec"])
