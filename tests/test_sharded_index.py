@@ -253,3 +253,13 @@ def test_rerun_of_a_finished_index_changes_nothing(one_process: DenseIndex, json
     before = _snapshot(copy)
     index_corpus(jsonl, copy, model=str(default_model_dir), backend="torch", chunk_size=CHUNK, verbose=False)
     assert _snapshot(copy) == before
+
+
+def test_progress_bar_names_the_work_and_counts_documents(jsonl: Path, tiny_model_dir, tmp_path: Path, capsys) -> None:
+    assert main(["index", str(jsonl), "--out", str(tmp_path / "i"), "--model", str(tiny_model_dir),
+                 "--backend", "torch", "--chunk-size", "16"]) == 0
+    err = capsys.readouterr().err
+    assert f"{tiny_model_dir}: encoding {jsonl} shard 1/1" in err and "doc/s" in err and f"{DOCS}/{DOCS}" in err
+    assert main(["index", str(jsonl), "--out", str(tmp_path / "q"), "--model", str(tiny_model_dir),
+                 "--backend", "torch", "--quiet"]) == 0
+    assert "doc/s" not in capsys.readouterr().err
