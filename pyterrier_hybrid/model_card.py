@@ -20,7 +20,7 @@ from typing import Any
 from datasets_ext import BENCHMARKS
 
 from .fs import atomic_write_text
-from .train_config import strategy_for_alpha
+from .train_config import card_lines, strategy_for_alpha
 
 __all__ = ["DATA", "LIMITATIONS", "base_model_id", "measured_text", "training_card", "write_measured"]
 
@@ -61,6 +61,7 @@ def _training_line(record: Mapping[str, Any]) -> str:
              f"{data.get('validation_examples', 0)} of {data.get('examples', '?')} questions held out"]
     if o.get("freeze_embeddings"):
         parts.append("frozen word embeddings")
+    parts.extend(card_lines(o))  # the objectives set away from their defaults, each field's own text
     lora = record.get("model", {}).get("lora")
     if lora:
         parts.append(f"LoRA rank {lora['rank']} (alpha {lora['alpha']}, {lora['parameters']:,} parameters, merged)")

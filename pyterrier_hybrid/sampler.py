@@ -21,6 +21,13 @@ budget of ``budget`` batches (default: one epoch), exactly ``round(alpha * budge
 (half rounded up) are monolingual, at seeded random positions, and their languages are balanced
 (each training language ``floor`` or ``ceil`` of its share, the extra ones chosen by the seed).
 The schedule is a function of ``seed`` alone; batches past the budget fall back to ``random``.
+
+``language_weights`` (``{lang: weight}``, languages not named weigh 1; ``None``: uniform, the rule
+above) changes how often a language is drawn: ``exact`` gives language L ``n_mono * w_L / sum(w)``
+monolingual batches (largest remainders, ties in the seeded language order), ``random`` draws a mono
+batch's language with probability ``w_L / sum(w)``, and a cross-lingual row draws its ordered pair
+with ``numpy``'s weighted sampling without replacement over its question's languages (the query side
+with probability proportional to ``w``, the passage side likewise among the rest).
 """
 
 from __future__ import annotations
@@ -115,6 +122,7 @@ class HybridBatchSampler(DefaultBatchSampler):
         languages: Sequence[str] | None = None,
         mix: str = "random",
         budget: int | None = None,
+        language_weights: dict[str, float] | None = None,
     ) -> None:
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
                          valid_label_columns=valid_label_columns, generator=generator, seed=seed)
@@ -135,10 +143,27 @@ class HybridBatchSampler(DefaultBatchSampler):
             if bad:
                 raise ValueError(f"no training example has language {', '.join(bad)}; present: {', '.join(all_langs)}")
         self.languages = tuple(languages) if languages is not None else all_langs
+        self.language_weights = self._check_weights(language_weights)
         self._index_examples()
         self._check_pools(batch_size)
         self._plans: dict[int, list[BatchInfo]] = {}
         self._schedule_cache: list[str | None] | None = None
+
+    def _check_weights(self, weights: dict[str, float] | None) -> dict[str, float] | None:
+        if not weights:
+            return None
+        bad = sorted(set(weights) - set(self.languages))
+        if bad:
+            raise ValueError(f"language_weights names {', '.join(bad)}, not a training language; training languages: "
+                             f"{', '.join(self.languages)}")
+        out = {lang: float(weights.get(lang, 1.0)) for lang in self.languages}
+        if not all(math.isfinite(w) and w > 0 for w in out.values()):
+            raise ValueError(f"language weights must be finite and > 0, got {weights!r}")
+        return out
+
+    def _probs(self, langs: Sequence[str]) -> np.ndarray:
+        w = np.array([self.language_weights[lang] for lang in langs], dtype=np.float64)
+        return w / w.sum()
 
     def _index_examples(self) -> None:
         """The examples available for a monolingual batch of each training language, those with >= 2
@@ -197,7 +222,10 @@ class HybridBatchSampler(DefaultBatchSampler):
             n_mono = math.floor(self.alpha * n + 0.5)
             rng = np.random.default_rng([self.seed, 0x6D6978])
             order = [self.languages[i] for i in rng.permutation(len(self.languages))]
-            langs = (order * (n_mono // len(order) + 1))[:n_mono]  # balanced; extras to the first in order
+            if self.language_weights is None:
+                langs = (order * (n_mono // len(order) + 1))[:n_mono]  # balanced; extras to the first in order
+            else:
+                langs = _weighted_langs(order, self._probs(order), n_mono)
             where = np.sort(rng.choice(n, n_mono, replace=False))
             sched: list[str | None] = [None] * n
             for pos, k in zip(where, rng.permutation(len(langs)), strict=True):
@@ -244,7 +272,12 @@ class HybridBatchSampler(DefaultBatchSampler):
             return True
 
         if choice is _DRAW:
-            choice = self.languages[int(rng.integers(len(self.languages)))] if rng.random() < self.alpha else None
+            if rng.random() >= self.alpha:
+                choice = None
+            elif self.language_weights is None:
+                choice = self.languages[int(rng.integers(len(self.languages)))]
+            else:
+                choice = self.languages[int(rng.choice(len(self.languages), p=self._probs(self.languages)))]
         if choice is not None:
             lang = choice
             _fill(rng, self._mono[lang], bs, lambda i: take(i, lang, lang))
@@ -252,7 +285,8 @@ class HybridBatchSampler(DefaultBatchSampler):
 
         def accept_cross(i: int) -> bool:
             langs = self._ex_langs[i]
-            qi, pi = rng.choice(len(langs), 2, replace=False)
+            p = None if self.language_weights is None else self._probs(langs)
+            qi, pi = rng.choice(len(langs), 2, replace=False, p=p)
             return take(i, langs[int(qi)], langs[int(pi)])
 
         _fill(rng, self._multi, bs, accept_cross)
@@ -262,6 +296,23 @@ class HybridBatchSampler(DefaultBatchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.plan(self.epoch):
             yield list(batch.indices)
+
+
+def _weighted_langs(order: Sequence[str], probs: np.ndarray, n: int) -> list[str]:
+    """``n`` languages in proportion to ``probs`` (largest remainders, ties to the first in ``order``),
+    listed round-robin in ``order`` (uniform probabilities give the balanced list ``order * k``)."""
+    share = probs * n
+    counts = np.floor(share + 1e-9).astype(int)
+    rest = share - counts
+    for j in sorted(range(len(order)), key=lambda j: (-round(rest[j], 9), j))[:n - int(counts.sum())]:
+        counts[j] += 1
+    out: list[str] = []
+    while len(out) < n:
+        for j, lang in enumerate(order):
+            if counts[j] > 0:
+                out.append(lang)
+                counts[j] -= 1
+    return out
 
 
 class FixedBatchSampler(DefaultBatchSampler):

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["BATCH_MIXES", "KEEP", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "STRATEGIES", "Strategy", "TrainConfig",
-           "describe_differences", "parse_run_name", "resolve_alpha", "resolve_precision", "strategy_for_alpha"]
+__all__ = ["BATCH_MIXES", "KEEP", "NEGATIVE_LANGUAGES", "OPTIMIZERS", "PRECISIONS", "SAMPLINGS", "STRATEGIES",
+           "Strategy", "TrainConfig", "card_lines", "describe_differences", "parse_language_weights", "parse_run_name",
+           "resolve_alpha", "resolve_precision", "strategy_for_alpha"]
 
 #: The alpha of ``hybrid`` sampling when none is given.
 DEFAULT_ALPHA = 0.5
@@ -90,21 +91,77 @@ PRECISIONS = ("auto", "fp32", "bf16")
 #: one kernel per parameter group. Measured (benchmarks/bench_training.py, Xeon/AMX, batch 32, bf16):
 #: the optimizer phase falls from 1.23 s to 0.09 s of a 5.7 s step, so it is the default.
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
+#: Where a view's hard negatives (sentences of its answer's paragraph) come from: the paragraph in the
+#: view's passage language (``passage``, the paper's and older runs' rule), in its query language
+#: (``query``), in another language of the question (``other``), or each negative from a language of
+#: the question drawn uniformly (``mix``); see :func:`pyterrier_hybrid.train_views.build_views`.
+NEGATIVE_LANGUAGES = ("passage", "query", "other", "mix")
 #: Marks an option that older runs recorded (no legacy value needed).
 _RECORDED = object()
 
 
 def option(default: Any, help: str = "", *, model_defining: bool = True, legacy: Any = _RECORDED,
-           flag: Mapping[str, Any] | None = None, cli: bool = True) -> Any:
+           flag: Mapping[str, Any] | None = None, cli: bool = True, card: str | None = None) -> Any:
     """A TrainConfig field with its role in its metadata: ``help`` (the CLI's help text),
     ``model_defining`` (a finished run is reused only when all such options match; the others
     only change what is logged and which checkpoint is kept), ``legacy`` (what runs recorded before
     the option existed meant, so their configs still compare), ``flag`` (extra ``add_argument``
-    keywords of its CLI flag: type, choices, action) and ``cli`` (whether ``--<name>`` exists)."""
+    keywords of its CLI flag: type, choices, action), ``cli`` (whether ``--<name>`` exists) and
+    ``card`` (the model card's text when the value is not the default, ``{value}`` filled in;
+    :func:`card_lines`)."""
     meta: dict[str, Any] = {"help": help, "model_defining": model_defining, "flag": dict(flag or {}), "cli": cli}
     if legacy is not _RECORDED:
         meta["legacy"] = legacy
+    if card is not None:
+        meta["card"] = card
     return field(default=default, metadata=meta)
+
+
+def parse_language_weights(value: str | Mapping[str, Any] | None) -> dict[str, float] | None:
+    """``"ar=2,hi=2"`` or ``{"ar": 2, "hi": 2}`` -> ``{"ar": 2.0, "hi": 2.0}`` (languages not named
+    weigh 1; weights of 1 are dropped, so ``None`` and ``{}`` both mean uniform)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        pairs = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            lang, sep, weight = part.partition("=")
+            if not sep or not lang.strip():
+                raise ValueError(f"language_weights must look like 'ar=2,hi=1.5' (language=weight, comma-separated), "
+                                 f"got {value!r}")
+            try:
+                pairs[lang.strip()] = float(weight)
+            except ValueError as e:
+                raise ValueError(f"language_weights: the weight of {lang.strip()!r} must be a number, got "
+                                 f"{weight!r}") from e
+        value = pairs
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"language_weights must map language codes to weights, got {value!r}")
+    out = {}
+    for lang, weight in sorted(value.items()):
+        _finite(f"language_weights[{lang!r}]", weight, 0, open_low=True)
+        if float(weight) != 1.0:
+            out[lang] = float(weight)
+    return out or None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v:g}" for k, v in value.items())
+    return str(value)
+
+
+def card_lines(options: Mapping[str, Any]) -> list[str]:
+    """The model card's texts of the options a run (its recorded ``options``) set away from their
+    defaults, for the options whose field has a ``card`` text (options not recorded: their legacy value)."""
+    lines = []
+    for f in fields(TrainConfig):
+        if "card" not in f.metadata:
+            continue
+        value = options.get(f.name, f.metadata.get("legacy", f.default))
+        if value != f.default and value is not None:
+            lines.append(f.metadata["card"].format(value=_show(value)))
+    return lines
 
 
 def resolve_alpha(sampling: str, alpha: float | None = 0.5) -> float:
@@ -165,6 +222,9 @@ class TrainConfig:
     ``fp32`` or ``bf16``. ``prompts``: a preset name or dict (``None``: the model's own).
     ``languages``: the source's languages to train on (``None``: all). ``lora_rank``: train a LoRA
     adapter of this rank instead of all weights (:mod:`pyterrier_hybrid.lora`; ``None``: full fine-tuning).
+    Objectives beyond the paper (defaults: the paper's): ``negative_language`` (where a view's hard
+    negatives come from), ``num_positives`` (multi-positive InfoNCE), ``translation_weight`` (a
+    translation-ranking loss added to the retrieval loss), ``language_weights`` (how often a language is drawn).
     """
 
     sampling: str = option("hybrid", "batch sampling", flag={"choices": list(SAMPLINGS)})
@@ -202,6 +262,23 @@ class TrainConfig:
     seed: int = option(0, "seed of the batch plan, split and initialisation", flag={"type": int})
     languages: tuple[str, ...] | None = option(None, "the source's languages to train on (None: all)", cli=False)
     max_examples: int | None = option(None, "first N examples of the source", flag={"type": int})
+    negative_language: str = option(
+        "passage", "language of each view's hard negatives (sentences of its answer's paragraph): passage (the "
+        "view's passage language), query (its query language), other (another language of the question), mix "
+        "(each negative from a language of the question drawn uniformly)", legacy="passage",
+        flag={"choices": list(NEGATIVE_LANGUAGES)}, card="hard negatives from the answer's paragraph in the {value} "
+                                                          "language")
+    num_positives: int = option(
+        1, "positives per anchor: its answer sentence in up to N languages of the question (multi-positive "
+        "InfoNCE; 1 = InfoNCE)", legacy=1, flag={"type": int},
+        card="multi-positive InfoNCE (the answer in up to {value} languages)")
+    translation_weight: float = option(
+        0.0, "weight of the translation-ranking loss (answer sentence vs its translations in the batch) added to "
+        "the retrieval loss (0: off)", legacy=0.0, flag={"type": float}, card="translation-ranking loss weight {value}")
+    language_weights: Mapping[str, float] | None = option(
+        None, "how often a language is drawn for monolingual batches and as a side of cross-lingual pairs, e.g. "
+        "ar=2,hi=2 (languages not named: 1; unset: uniform)", legacy=None, flag={"type": parse_language_weights},
+        card="language weights {value}")
     lora_rank: int | None = option(None, "train a LoRA adapter of this rank (all encoder linear layers, alpha 2r) "
                                    "instead of all weights; out/adapter holds it, out/model the merged weights "
                                    "(needs peft)", legacy=None, flag={"type": int})
@@ -215,7 +292,7 @@ class TrainConfig:
                 raise ValueError(f"sampling {self.sampling} fixes alpha at {fixed}, got alpha {self.alpha}: alpha "
                                  f"is the monolingual-batch probability of sampling 'hybrid'")
         set_(self, "alpha", fixed if fixed is not None else DEFAULT_ALPHA if self.alpha is None else float(self.alpha))
-        for name in ("batch_size", "max_query_length", "max_passage_length", "mini_batch_size"):
+        for name in ("batch_size", "max_query_length", "max_passage_length", "mini_batch_size", "num_positives"):
             _positive_int(name, getattr(self, name))
         for name in ("steps", "save_steps", "max_examples", "lora_rank"):
             _positive_int(name, getattr(self, name), optional=True)
@@ -235,7 +312,13 @@ class TrainConfig:
         _finite("eval_fraction", self.eval_fraction, 0)
         if not self.eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction!r}")
-        for name, valid in (("batch_mix", BATCH_MIXES), ("keep", KEEP), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
+        _finite("translation_weight", self.translation_weight, 0)
+        set_(self, "language_weights", parse_language_weights(self.language_weights))
+        if self.cached_loss and (self.num_positives > 1 or self.translation_weight > 0):
+            raise ValueError("cached_loss (GradCache) computes plain InfoNCE only: use it with num_positives 1 and "
+                             "translation_weight 0, or drop cached_loss")
+        for name, valid in (("batch_mix", BATCH_MIXES), ("keep", KEEP), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS),
+                            ("negative_language", NEGATIVE_LANGUAGES)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
         if self.prompts is not None and not isinstance(self.prompts, str):
@@ -270,6 +353,7 @@ class TrainConfig:
         """The options as JSON values (``languages`` a list)."""
         out = dataclasses.asdict(self)
         out["languages"] = list(self.languages) if self.languages is not None else None
+        out["language_weights"] = dict(self.language_weights) if self.language_weights is not None else None
         return out
 
     @classmethod

@@ -44,16 +44,19 @@ def prepare_data(source: Any, cfg: TrainConfig, budget: int | None = None) -> Ru
                          + (f" in {', '.join(cfg.languages)}" if cfg.languages else ""))
     train_ex, val_ex = split_validation(examples, cfg.eval_fraction, cfg.seed)
     cross = cfg.alpha < 1
-    views = build_views(train_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
+    view_options = dict(num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross,
+                        negative_language=cfg.negative_language, num_positives=cfg.num_positives,
+                        translation=cfg.translation_weight > 0)
+    views = build_views(train_ex, **view_options)
     budget = budget or cfg.steps
     sampler = functools.partial(SAMPLERS[STRATEGIES[cfg.sampling].sampler], views=views, alpha=cfg.alpha,
-                                mix=cfg.batch_mix, budget=budget)
+                                mix=cfg.batch_mix, budget=budget, language_weights=cfg.language_weights)
     probe = sampler(views.dataset, batch_size=cfg.batch_size, drop_last=False, seed=cfg.seed)  # validates
     steps = cfg.steps or len(probe)
     batches = {**probe.counts(steps), "mix": cfg.batch_mix, "budget": budget or len(probe)}
     val_views, eval_batches = None, []
     if val_ex:
-        val_views = build_views(val_ex, num_negatives=cfg.num_negatives, seed=cfg.seed, cross=cross)
+        val_views = build_views(val_ex, **view_options)
         eval_batches = validation_batches(val_views, cfg.batch_size, alpha=cfg.alpha, seed=cfg.seed)
     return RunData(examples, train_ex, val_ex, views, sampler, tuple(probe.languages), len(probe), batches, steps,
                  min(cfg.save_steps or steps, steps), val_views, eval_batches)

@@ -1,6 +1,15 @@
 """The training views of parallel examples: one dataset row per (example, query language, passage
 language) with its negatives, the rows :class:`~pyterrier_hybrid.sampler.HybridBatchSampler` draws
-batches from (see :mod:`pyterrier_hybrid.sampler` for the layout)."""
+batches from (see :mod:`pyterrier_hybrid.sampler` for the layout).
+
+Columns, in this order (the loss reads them by position): ``anchor`` (the query), ``positive`` (the
+answer in the passage language), ``positive_2..m`` (``num_positives`` m > 1: the answer in other
+languages of the question), ``negative_1..k``, ``translation`` (``translation=True``: the answer in
+another language of the question) and ``label`` (with either of the last two: per row ``[number of
+real positive columns, 1 if its translation is real else 0]``; a padded column holds a copy of the
+row's positive and is masked by the loss, :mod:`pyterrier_hybrid.losses`). Every choice is drawn from
+generators seeded by ``seed`` alone, so the views (like the batch plan, a function of seed and epoch)
+are the same in every run with that seed."""
 
 from __future__ import annotations
 
@@ -28,6 +37,12 @@ class TrainingViews:
     examples: list[ParallelExample]
     num_negatives: int
     row: dict[tuple[int, str, str], int] = field(repr=False)
+    #: per row, the language of each negative column (``negative_language``)
+    negative_langs: list[tuple[str, ...]] = field(default_factory=list, repr=False)
+    #: per row, the languages of its real positive columns (the first is the passage language)
+    positive_langs: list[tuple[str, ...]] = field(default_factory=list, repr=False)
+    #: per row, the language of its ``translation`` column (``None``: no translation column / none real)
+    translation_langs: list[str | None] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -50,23 +65,50 @@ def build_views(
     num_negatives: int = 1,
     seed: int = 0,
     cross: bool = True,
+    negative_language: str = "passage",
+    num_positives: int = 1,
+    translation: bool = False,
 ) -> TrainingViews:
     """One row per (example, query language, passage language); ``cross=False`` keeps only the
-    monolingual views. Each (example, passage language) gets ``num_negatives`` negatives: its hard
-    negatives (a seeded choice when it has more), topped up when it has fewer by positives of
-    other examples in the same language (seeded, never the example's own positive)."""
+    monolingual views. Each (example, language) gets ``num_negatives`` negatives: its hard
+    negatives (the other sentences of its answer's paragraph; a seeded choice when it has more),
+    topped up when it has fewer by positives of other examples in the same language (seeded, never
+    the example's own positive). ``negative_language`` says which language's negatives a view
+    (i, q, p) takes: ``passage`` p, ``query`` q, ``other`` one seeded language of the question
+    other than q and p (else other than p, else p), ``mix`` each negative from a seeded language of
+    the question (uniform over its languages). ``num_positives`` m: the row also holds its answer
+    in up to m - 1 other languages of the question (seeded order), padded as the module says.
+    ``translation``: the row holds its answer in one seeded other language of the question."""
     from datasets import Dataset
+
+    from .train_config import NEGATIVE_LANGUAGES
 
     examples = list(examples)
     if not examples:
         raise ValueError("the training source has no examples (after the language filter)")
     if num_negatives < 0:
         raise ValueError(f"num_negatives must be >= 0, got {num_negatives}")
+    if negative_language not in NEGATIVE_LANGUAGES:
+        raise ValueError(f"unknown negative_language {negative_language!r}; valid: {', '.join(NEGATIVE_LANGUAGES)}")
+    if isinstance(num_positives, bool) or not isinstance(num_positives, int) or num_positives < 1:
+        raise ValueError(f"num_positives must be a positive integer, got {num_positives!r}")
     negatives = _negatives(examples, num_negatives, np.random.default_rng([seed, 7919]))
-    cols: dict[str, list[str]] = {"anchor": [], "positive": []}
+    # separate streams: the default views (passage negatives, one positive) draw exactly what they always drew
+    rng_neg, rng_pos, rng_tr = (np.random.default_rng([seed, 7919, k]) for k in (1, 2, 3))
+    labelled = num_positives > 1 or translation
+    cols: dict[str, list[Any]] = {"anchor": [], "positive": []}
+    for t in range(2, num_positives + 1):
+        cols[f"positive_{t}"] = []
     for k in range(num_negatives):
         cols[f"negative_{k + 1}"] = []
+    if translation:
+        cols["translation"] = []
+    if labelled:
+        cols["label"] = []
     pid, example, qlang, plang, posid = [], [], [], [], []
+    neg_langs: list[tuple[str, ...]] = []
+    pos_langs: list[tuple[str, ...]] = []
+    tr_langs: list[str | None] = []
     row: dict[tuple[int, str, str], int] = {}
     for i, ex in enumerate(examples):
         langs = sorted(ex.langs)
@@ -77,8 +119,23 @@ def build_views(
                 row[(i, q, p)] = len(pid)
                 cols["anchor"].append(ex.langs[q].query)
                 cols["positive"].append(ex.langs[p].positive)
-                for k, neg in enumerate(negatives[(i, p)]):
-                    cols[f"negative_{k + 1}"].append(neg)
+                nl = _negative_langs(negative_language, langs, q, p, num_negatives, rng_neg)
+                for k, lang in enumerate(nl):
+                    cols[f"negative_{k + 1}"].append(negatives[(i, lang)][k])
+                neg_langs.append(nl)
+                others = [lang for lang in langs if lang != p]
+                extra = [others[j] for j in rng_pos.permutation(len(others))][:num_positives - 1] \
+                    if num_positives > 1 else []
+                for t in range(2, num_positives + 1):
+                    lang = extra[t - 2] if t - 2 < len(extra) else p
+                    cols[f"positive_{t}"].append(ex.langs[lang].positive)
+                pos_langs.append((p, *extra))
+                tr = others[int(rng_tr.integers(len(others)))] if (translation and others) else None
+                if translation:
+                    cols["translation"].append(ex.langs[tr or p].positive)
+                tr_langs.append(tr)
+                if labelled:
+                    cols["label"].append([1 + len(extra), int(tr is not None)])
                 pid.append(ex.pid)
                 example.append(i)
                 qlang.append(q)
@@ -89,7 +146,21 @@ def build_views(
         pid=np.array(pid, dtype=object), example=np.array(example, dtype=np.int64),
         qlang=np.array(qlang, dtype=object), plang=np.array(plang, dtype=object),
         positive_id=np.array(posid, dtype=object), examples=examples, num_negatives=num_negatives, row=row,
+        negative_langs=neg_langs, positive_langs=pos_langs, translation_langs=tr_langs,
     )
+
+
+def _negative_langs(rule: str, langs: list[str], q: str, p: str, k: int, rng: np.random.Generator
+                    ) -> tuple[str, ...]:
+    """The language of each of the ``k`` negatives of view (q, p) of a question in ``langs``."""
+    if rule == "passage" or k == 0:
+        return (p,) * k
+    if rule == "query":
+        return (q,) * k
+    if rule == "mix":
+        return tuple(langs[int(j)] for j in rng.integers(len(langs), size=k))
+    pool = [lang for lang in langs if lang not in (q, p)] or [lang for lang in langs if lang != p] or [p]
+    return (pool[int(rng.integers(len(pool)))],) * k
 
 
 def _negatives(examples: list[ParallelExample], num_negatives: int, rng: np.random.Generator

@@ -2,7 +2,8 @@
 
 InfoNCE (``MultipleNegativesRankingLoss``, cosine similarity, scale ``1 / temperature``, in-batch
 and hard negatives) over batches from :class:`~pyterrier_hybrid.sampler.HybridBatchSampler`:
-monolingual with probability ``alpha``, cross-lingual otherwise. Built on
+monolingual with probability ``alpha``, cross-lingual otherwise; with ``num_positives > 1`` or
+``translation_weight > 0``, :class:`~pyterrier_hybrid.losses.MultiPositiveRankingLoss` instead. Built on
 ``SentenceTransformerTrainer``: HF checkpoints under ``out/checkpoints``, exact resume,
 best checkpoint by held-out validation loss (or the last, ``keep="last"``), final model in
 ``out/model``, one log line per step in ``out/training_log.jsonl``. Options:
@@ -262,13 +263,19 @@ def _trainer(st_model: Any, data: _Data, cfg: TrainConfig, out: Path, callbacks:
         MultipleNegativesRankingLoss,
     )
 
-    if cfg.cached_loss:
+    if cfg.num_positives > 1 or cfg.translation_weight > 0:
+        from .losses import MultiPositiveRankingLoss
+
+        loss = MultiPositiveRankingLoss(st_model, scale=1.0 / cfg.temperature, num_positives=cfg.num_positives,
+                                        num_negatives=cfg.num_negatives, translation_weight=cfg.translation_weight)
+    elif cfg.cached_loss:
         loss = CachedMultipleNegativesRankingLoss(st_model, scale=1.0 / cfg.temperature,
                                                   mini_batch_size=cfg.mini_batch_size, show_progress_bar=False)
     else:
         loss = MultipleNegativesRankingLoss(st_model, scale=1.0 / cfg.temperature)
     prompts = dict(getattr(st_model, "prompts", {}) or {})
-    neg_cols = [c for c in data.views.dataset.column_names if c.startswith("negative_")]
+    neg_cols = [c for c in data.views.dataset.column_names if c.startswith(("negative_", "positive_"))
+                or c == "translation"]  # every passage column but the first
     column_prompts = {k: v for k, v in {"anchor": prompts.get("query"), "positive": prompts.get("document"),
                                          **{c: prompts.get("document") for c in neg_cols}}.items() if v}
     eval_dataset = data.validation_views.dataset if (data.validation_views is not None and data.eval_batches) else None

@@ -17,7 +17,7 @@ LAYERS = {
     "encoders": 4, "adapters": 4, "indexing": 4,
     "results": 5, "figures": 5, "report": 5, "study": 5, "irds_eval": 5,
     "train_data": 6, "train_views": 6, "train_plan": 6, "sampler": 6, "train_config": 6, "train_log": 6, "training": 6,
-    "lora": 6, "model_card": 6,
+    "lora": 6, "model_card": 6, "losses": 6,
     "experiments": 7,
     "cli": 8, "__main__": 8, "__init__": 8,
 }
