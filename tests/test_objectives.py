@@ -155,23 +155,36 @@ def subset(examples):
     return [examples[i] for i in sorted(np.random.default_rng(0).choice(len(examples), 64, replace=False))]
 
 
-OPTIONS = [
-    ("negative_language", "other", "hard negatives from the answer's paragraph in the other language"),
-    ("num_positives", 3, "multi-positive InfoNCE (the answer in up to 3 languages)"),
-    ("translation_weight", 0.5, "translation-ranking loss weight 0.5"),
-    ("language_weights", {"ar": 3.0}, "language weights ar 3"),
+OPTIONS = [  # option, value, card text, columns the multi-positive loss sees (None: plain InfoNCE)
+    ("negative_language", "other", "hard negatives from the answer's paragraph in the other language", None),
+    ("num_positives", 3, "multi-positive InfoNCE (the answer in up to 3 languages)", 5),
+    ("translation_weight", 0.5, "translation-ranking loss weight 0.5", 4),
+    ("language_weights", {"ar": 3.0}, "language weights ar 3", None),
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "card"), OPTIONS, ids=[o[0] for o in OPTIONS])
-def test_each_objective_trains_resumes_and_is_recorded(tiny_model_dir, subset, tmp_path, name, value, card):
+@pytest.mark.parametrize(("name", "value", "card", "columns"), OPTIONS, ids=[o[0] for o in OPTIONS])
+def test_each_objective_trains_resumes_and_is_recorded(tiny_model_dir, subset, tmp_path, monkeypatch, name, value,
+                                                       card, columns):
+    from pyterrier_hybrid.losses import MultiPositiveRankingLoss
+
+    seen = []
+    original = MultiPositiveRankingLoss.compute_loss_from_embeddings
+
+    def spy(self, embeddings, labels=None):
+        seen.append((len(embeddings), tuple(labels.shape)))
+        return original(self, embeddings, labels)
+
+    monkeypatch.setattr(MultiPositiveRankingLoss, "compute_loss_from_embeddings", spy)
     out = tmp_path / "run"
-    kw = dict(sampling="hybrid", alpha=0.5, batch_size=8, steps=2, save_steps=1, eval_fraction=0.1, out=out, seed=2,
+    kw = dict(sampling="hybrid", alpha=0.5, batch_size=8, steps=2, save_steps=1, eval_fraction=0.1, out=out, seed=1,
               max_query_length=32, max_passage_length=32, verbose=False, keep_checkpoints=True, keep="last")
     first = train(str(tiny_model_dir), subset, **{name: value}, **kw)
     ref = [json.loads(line) for line in first.log_path.read_text().splitlines()]
     assert [line["step"] for line in ref if "loss" in line] == [1, 2]
     assert sum("eval_loss" in line for line in ref) == 2  # the validation views carry the same columns
+    # the loss gets every column and the (batch, 2) mask: anchor, positives, 1 negative (, translation)
+    assert set(seen) == ({(columns, (8, 2)), (columns, (6, 2))} if columns else set())  # train and validation
 
     shutil.rmtree(out / "checkpoints" / "checkpoint-2")  # interrupted before step 2's checkpoint
     again = train(str(tiny_model_dir), subset, resume=True, **{name: value}, **kw)
