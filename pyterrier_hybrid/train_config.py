@@ -266,8 +266,8 @@ class TrainConfig:
         "passage", "language of each view's hard negatives (sentences of its answer's paragraph): passage (the "
         "view's passage language), query (its query language), other (another language of the question), mix "
         "(each negative from a language of the question drawn uniformly)", legacy="passage",
-        flag={"choices": list(NEGATIVE_LANGUAGES)}, card="hard negatives from the answer's paragraph in the {value} "
-                                                          "language")
+        flag={"choices": list(NEGATIVE_LANGUAGES)}, card="hard negatives from the answer's paragraph "
+                                                          "(negative_language {value})")
     num_positives: int = option(
         1, "positives per anchor: its answer sentence in up to N languages of the question (multi-positive "
         "InfoNCE; 1 = InfoNCE)", legacy=1, flag={"type": int},

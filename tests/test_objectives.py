@@ -156,7 +156,7 @@ def subset(examples):
 
 
 OPTIONS = [  # option, value, card text, columns the multi-positive loss sees (None: plain InfoNCE)
-    ("negative_language", "other", "hard negatives from the answer's paragraph in the other language", None),
+    ("negative_language", "other", "hard negatives from the answer's paragraph (negative_language other)", None),
     ("num_positives", 3, "multi-positive InfoNCE (the answer in up to 3 languages)", 5),
     ("translation_weight", 0.5, "translation-ranking loss weight 0.5", 4),
     ("language_weights", {"ar": 3.0}, "language weights ar 3", None),

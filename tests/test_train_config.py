@@ -40,6 +40,13 @@ def test_defaults_and_sampling_fix_alpha():
     ({"languages": "en"}, "languages must be a list of language codes"),
     ({"languages": []}, "languages is empty"),
     ({"prompts": {"question": "q: "}}, "prompt keys must be 'query' and 'document'"),
+    ({"negative_language": "paragraph"}, "unknown negative_language 'paragraph'; valid: passage, query, other, mix"),
+    ({"num_positives": 0}, "num_positives must be a positive integer, got 0"),
+    ({"translation_weight": -0.5}, "translation_weight must be a finite number >= 0"),
+    ({"language_weights": "ar:2"}, "language_weights must look like 'ar=2,hi=1.5'"),
+    ({"language_weights": {"ar": 0}}, r"language_weights\['ar'\] must be a finite number > 0"),
+    ({"language_weights": "ar=x"}, "the weight of 'ar' must be a number"),
+    ({"cached_loss": True, "num_positives": 2}, "cached_loss .* computes plain InfoNCE only"),
 ])
 def test_bad_options_say_what_is_valid(options, message):
     with pytest.raises(ValueError, match=message):
@@ -62,6 +69,26 @@ def test_json_round_trip_and_legacy_records():
     legacy = {k: v for k, v in doc.items() if k not in ("keep", "precision", "optimizer")}
     old = TrainConfig.from_json({**legacy, "source": "mlqa-r", "lr_scheduler": "linear"})  # extra keys ignored
     assert (old.keep, old.precision, old.optimizer) == ("best", "fp32", "adamw_torch")
+    # ... and before the objectives beyond the paper: passage negatives, one positive, no translation loss, uniform
+    new = ("negative_language", "num_positives", "translation_weight", "language_weights")
+    older = TrainConfig.from_json({k: v for k, v in doc.items() if k not in new})
+    assert [getattr(older, k) for k in new] == ["passage", 1, 0.0, None] and older.matches(TrainConfig.make(cfg))
+
+
+def test_objectives_normalise_compare_and_card():
+    from pyterrier_hybrid.train_config import card_lines
+
+    cfg = TrainConfig(language_weights="hi=2, ar=2.5,en=1")
+    assert cfg.language_weights == {"ar": 2.5, "hi": 2.0}  # sorted; weight 1 is the default, dropped
+    assert TrainConfig(language_weights={"en": 1}).language_weights is None and TrainConfig().matches(
+        TrainConfig(language_weights={"en": 1.0}))
+    assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+    assert cfg.differences(TrainConfig()) == {"language_weights": ({"ar": 2.5, "hi": 2.0}, None)}
+    assert card_lines(TrainConfig().to_json()) == [] and card_lines({}) == []
+    assert card_lines(TrainConfig.make(cfg, negative_language="mix", num_positives=4, translation_weight=0.25)
+                      .to_json()) == ["hard negatives from the answer's paragraph (negative_language mix)",
+                                      "multi-positive InfoNCE (the answer in up to 4 languages)",
+                                      "translation-ranking loss weight 0.25", "language weights ar 2.5, hi 2"]
 
 
 def test_differences_cover_what_changes_the_model_only():
@@ -89,6 +116,11 @@ def test_cli_builds_the_config_from_given_flags_only():
     assert _config(args) == TrainConfig(steps=240, lr=5e-5, keep="last", languages=("ar", "en"),
                                         freeze_embeddings=True, precision="fp32")
     assert _config(build_parser().parse_args(["train", "--train", "mlqa-r"])) == TrainConfig()  # defaults: one home
+    objectives = build_parser().parse_args(["train", "--train", "mlqa-r", "--negative-language", "query",
+                                            "--num-positives", "3", "--translation-weight", "0.5",
+                                            "--language-weights", "ar=2,th=2"])
+    assert _config(objectives) == TrainConfig(negative_language="query", num_positives=3, translation_weight=0.5,
+                                              language_weights={"ar": 2.0, "th": 2.0})
     sweep = build_parser().parse_args(["sweep", "--steps", "240", "--train-languages", "de,en", "--keep", "last"])
     assert _config(sweep) == TrainConfig(steps=240, languages=("de", "en"), keep="last")
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
