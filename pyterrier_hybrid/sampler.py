@@ -10,7 +10,8 @@ the data collator only tokenizes text.
 epoch])``: with probability ``alpha`` a monolingual batch (one language, uniform among the
 training languages; ``batch_size`` distinct examples having it), else a cross-lingual batch
 (``batch_size`` distinct examples with >= 2 languages, each with its own ordered pair ``q != p``
-drawn uniformly among its languages). No pid and no positive id occurs twice in a batch.
+drawn uniformly among its languages). No pid and no positive id occurs twice in a batch (with extra
+positive or translation columns, no answer id of any of a question's languages).
 An epoch is ``ceil(n_examples / batch_size)`` batches, each drawn independently (an example
 may appear in several batches of an epoch, never twice in one).
 
@@ -263,11 +264,11 @@ class HybridBatchSampler(DefaultBatchSampler):
         def take(i: int, q: str, p: str) -> bool:
             """Add view (i, q, p) unless its pid or positive is already in the batch."""
             ex = views.examples[i]
-            pos = ex.langs[p].positive_id
-            if ex.pid in pids or pos in posids:
+            ids = _answer_ids(views, i, p)
+            if ex.pid in pids or not posids.isdisjoint(ids):
                 return False
             pids.add(ex.pid)
-            posids.add(pos)
+            posids.update(ids)
             rows.append(views.row[(i, q, p)])
             return True
 
@@ -296,6 +297,15 @@ class HybridBatchSampler(DefaultBatchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.plan(self.epoch):
             yield list(batch.indices)
+
+
+def _answer_ids(views: TrainingViews, example: int, lang: str) -> tuple[str, ...]:
+    """The answer ids a view brings into a batch: its positive's, and with extra positive or
+    translation columns (which hold the answer in other languages) those of all its question's languages."""
+    ex = views.examples[example]
+    if views.multi_answer:
+        return tuple(item.positive_id for item in ex.langs.values())
+    return (ex.langs[lang].positive_id,)
 
 
 def _weighted_langs(order: Sequence[str], probs: np.ndarray, n: int) -> list[str]:
@@ -352,15 +362,15 @@ def validation_batches(views: TrainingViews, batch_size: int, *, alpha: float, s
     batches: list[list[int]] = []
     open_batches: list[tuple[list[int], set, set]] = []
     for r in chosen:
-        pos = views.positive_id[r]
+        pos = _answer_ids(views, int(views.example[r]), views.plang[r])
         for b, ps, qs in open_batches:
-            if pos not in ps and views.pid[r] not in qs:
+            if ps.isdisjoint(pos) and views.pid[r] not in qs:
                 b.append(r)
-                ps.add(pos)
+                ps.update(pos)
                 qs.add(views.pid[r])
                 break
         else:
-            open_batches.append(([r], {pos}, {views.pid[r]}))
+            open_batches.append(([r], set(pos), {views.pid[r]}))
         full = [ob for ob in open_batches if len(ob[0]) == size]
         for ob in full:
             batches.append(ob[0])

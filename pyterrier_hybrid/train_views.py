@@ -43,6 +43,8 @@ class TrainingViews:
     positive_langs: list[tuple[str, ...]] = field(default_factory=list, repr=False)
     #: per row, the language of its ``translation`` column (``None``: no translation column / none real)
     translation_langs: list[str | None] = field(default_factory=list, repr=False)
+    #: whether rows hold the answer in other languages too (extra positives or a translation)
+    multi_answer: bool = False
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -146,7 +148,7 @@ def build_views(
         pid=np.array(pid, dtype=object), example=np.array(example, dtype=np.int64),
         qlang=np.array(qlang, dtype=object), plang=np.array(plang, dtype=object),
         positive_id=np.array(posid, dtype=object), examples=examples, num_negatives=num_negatives, row=row,
-        negative_langs=neg_langs, positive_langs=pos_langs, translation_langs=tr_langs,
+        negative_langs=neg_langs, positive_langs=pos_langs, translation_langs=tr_langs, multi_answer=labelled,
     )
 
 

@@ -116,6 +116,28 @@ def test_multi_positive_and_translation_columns_hold_parallel_answers(examples, 
     assert build_views(examples, num_negatives=1, seed=0, num_positives=4).positive_langs == views.positive_langs
 
 
+def test_batches_never_hold_one_answer_twice_with_parallel_answer_columns(examples):
+    """Questions can share an answer sentence in a language (MLQA-R: 16 of 1148); with extra positive
+    or translation columns a batch keeps every answer id of its questions' languages distinct."""
+    from collections import Counter
+
+    count = Counter(item.positive_id for ex in examples for item in ex.langs.values())
+    sharing = [ex for ex in examples if any(count[item.positive_id] > 1 for item in ex.langs.values())]
+    assert len(sharing) == 16
+
+    def clashes(views):
+        s = HybridBatchSampler(views.dataset, 4, seed=0, views=views, alpha=0.0)
+        n = 0
+        for b in (b for e in range(5) for b in s.plan(e)):
+            ids = [item.positive_id for r in b.indices for item in views.examples[int(views.example[r])].langs.values()]
+            n += len(ids) != len(set(ids))
+        return n
+
+    assert clashes(build_views(sharing, num_negatives=1, seed=0)) > 0  # the paper's views: only positives distinct
+    assert clashes(build_views(sharing, num_negatives=1, seed=0, num_positives=2)) == 0
+    assert clashes(build_views(sharing, num_negatives=1, seed=0, translation=True)) == 0
+
+
 EXPECTED_MONO = {"ar": 16, "hi": 9, "de": 5, "en": 5, "es": 5, "vi": 5, "zh": 5}
 
 
