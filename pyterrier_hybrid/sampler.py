@@ -236,15 +236,23 @@ class HybridBatchSampler(DefaultBatchSampler):
 
     def counts(self, steps: int | None = None) -> dict[str, Any]:
         """The realised mix of the first ``steps`` batches (default: the budget, or one epoch):
-        ``{"mono": n, "cross": n, "mono_languages": {lang: n}}``."""
+        ``{"mono": n, "cross": n, "mono_languages": {lang: n}}``, with ``language_weights`` also
+        ``"cross_sides": {lang: n}`` (cross-lingual rows having the language as query or passage side)."""
         steps = steps or self.budget or len(self)
         n, mono, langs = len(self), 0, dict.fromkeys(self.languages, 0)
+        sides = dict.fromkeys(self.languages, 0)
         for step in range(steps):
             info = self.plan(step // n)[step % n]
             if info.kind == "mono":
                 mono += 1
                 langs[info.query_langs[0]] += 1
-        return {"mono": mono, "cross": steps - mono, "mono_languages": langs}
+            else:
+                for lang in (*info.query_langs, *info.passage_langs):
+                    sides[lang] += 1
+        out = {"mono": mono, "cross": steps - mono, "mono_languages": langs}
+        if self.language_weights is not None:  # weighted runs also record how often each language was a cross side
+            out["cross_sides"] = sides
+        return out
 
     def _make_plan(self, epoch: int) -> list[BatchInfo]:
         rng = np.random.default_rng([self.seed, epoch])

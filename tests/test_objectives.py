@@ -166,6 +166,9 @@ def test_language_weights_change_the_mix_as_asked(examples):
     assert side_share(weighted, "ar") > side_share(plain, "ar") + 0.05
     assert side_share(weighted, "en") < side_share(plain, "en")
     assert make(mix="random").plan(2) == weighted.plan(2)  # reproducible from the seed
+    sides = make().counts(100)["cross_sides"]  # recorded in train_config.json's realised mix
+    assert sum(sides.values()) == 2 * 8 * 50 and "cross_sides" not in make(w=None).counts(100)
+    assert sides["ar"] / sum(sides.values()) > side_share(plain, "ar") + 0.05  # en is in every question, ar in fewer
     mono = [b.query_langs[0] for e in range(3) for b in weighted.plan(e) if b.kind == "mono"]
     assert mono.count("ar") > 2 * mono.count("en")  # random mix: drawn with probability 3.5 / 10.5 vs 1 / 10.5
     with pytest.raises(ValueError, match="language_weights names th, not a training language; training languages"):
