@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .train_config import NEGATIVE_LANGUAGES
 from .train_data import ParallelExample
 
 __all__ = ["TrainingViews", "build_views"]
@@ -82,8 +83,6 @@ def build_views(
     in up to m - 1 other languages of the question (seeded order), padded as the module says.
     ``translation``: the row holds its answer in one seeded other language of the question."""
     from datasets import Dataset
-
-    from .train_config import NEGATIVE_LANGUAGES
 
     examples = list(examples)
     if not examples:
