@@ -32,5 +32,5 @@ def test_parser_refuses_unknown_choices(capsys):
         build_parser().parse_args(["datasets", "--benchmark", "squad"])
     assert "invalid choice: 'squad' (choose from" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["evaluate", "--calibration", "lsar"])
-    assert "unknown calibration 'lsar'" in capsys.readouterr().err
+        build_parser().parse_args(["evaluate", "--calibration", "lsa"])
+    assert "unknown calibration 'lsa'" in capsys.readouterr().err
