@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import warnings
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -302,6 +303,7 @@ def evaluate(
         raise ValueError(f"calibration_source {calibration_source!r} gives the means of {needing} calibration, "
                          f"but calibration is {', '.join(calibrations)}")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries, questions=questions, pool=pool)
+    settings = one_language_settings(settings, tuple(langs))
     sources = calibration_sources(calibration_source, benchmark, langs) if with_means else None
     models_named, encoders = _named_encoders(models, names, out, backend=backend, batch_size=batch_size,
                                              text_mode=text_mode)
@@ -376,6 +378,20 @@ def _score_model(name: str, enc: Any, benchmark: str, langs: dict[str, LanguageD
                 [c for c in calibrations if not get_calibration(c).within_language]
             frames.extend(f.assign(system=SystemName(name, calibration=c).format()) for c in targets)
     return frames
+
+
+def one_language_settings(settings: tuple[str, ...], languages: tuple[str, ...]) -> tuple[str, ...]:
+    """The settings that apply to ``languages``: with one language only ``mono`` (its multilingual
+    pool is its monolingual corpus, there is no other language to cross to and no rank distance),
+    said once in a warning; an error if ``mono`` was not asked for."""
+    if len(languages) > 1 or settings == ("mono",):
+        return settings
+    if "mono" not in settings:
+        raise ValueError(f"settings {', '.join(settings)} need two or more languages, but only "
+                         f"{languages[0]} is evaluated: add a language or evaluate the mono setting")
+    warnings.warn(f"one language ({languages[0]}): only the monolingual setting applies; cross-lingual, "
+                  "multilingual and rank distance need two or more languages", UserWarning, stacklevel=3)
+    return ("mono",)
 
 
 #: Models given as encoders (ours are pyterrier-dr bi-encoders too); anything else is a spec to load.

@@ -108,10 +108,10 @@ def test_editable_install_registers_ids_when_ir_datasets_is_imported(source, tmp
 
 def test_hook_is_a_no_op_when_ir_datasets_is_already_registered():
     # in this process ir_datasets and datasets_ext are imported: install() registers at once, idempotently
-    import datasets_ext_startup
     import ir_datasets
 
     import datasets_ext  # noqa: F401
+    import datasets_ext_startup
 
     datasets_ext_startup.install()
     assert not datasets_ext_startup.installed()
