@@ -214,7 +214,8 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
                 blocks = [per_lang[d] if cal == "none" else _calibrated(per_lang[d], cal, qv, dvecs[d], d, means)
                           for d in langs]
                 ranks = relevant_ranks(np.concatenate(blocks, axis=1), pool_docnos, cols)
-                frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"]), qids, "multi",
+                frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"],
+                                                        depth=len(pool_docnos)), qids, "multi",
                                            q.lang, "multi")))
     return frames
 
