@@ -28,6 +28,7 @@ from .backends import (
 from .cache import VectorCache
 from .cpu import cpu_kind, cpu_record
 from .models import load_model, model_fingerprint
+from .progress import LONG_WORK, labelled
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -58,7 +59,9 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
 
     ``model``: a spec for :func:`~pyterrier_hybrid.load_model` (``None`` = offline default) or
     an already loaded ``SentenceTransformer`` (e.g. one being trained). Vectors are
-    L2-normalized float32, so inner product is cosine similarity.
+    L2-normalized float32, so inner product is cosine similarity. ``verbose``: a labelled bar
+    (what, which model, texts per second) for every encoding (``True``), none (``False``), or,
+    by default, for long work only (1,000 texts or more, e.g. ``index(dataset)``).
     """
 
     def __init__(
@@ -72,7 +75,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         text_mode: str = "text",
         prompts: str | dict[str, str] | None = None,
         max_length: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
         cache: VectorCache | str | os.PathLike | bool = True,
     ):
         in_memory = hasattr(model, "encode_query")
@@ -153,11 +156,17 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         if not texts:
             return np.empty((0, dim), dtype=np.float32)
         fn = self.model.encode_query if kind == "query" else self.model.encode_document
-        with _threads(self.threads), torch.inference_mode():
+        show = self.verbose if verbose is None else verbose
+        if show is None:  # the default: a bar for long work only
+            show = len(texts) >= LONG_WORK
+        what = "queries" if kind == "query" else "documents"
+        model = os.path.basename(self.model_name.rstrip("/")) or self.model_name
+        with _threads(self.threads), torch.inference_mode(), \
+                labelled(f"encoding {len(texts)} {what} with {model} ({self.backend})", unit=kind[:5]):
             vecs = fn(
                 texts,
                 batch_size=batch_size or (self.query_batch_size if kind == "query" else self.batch_size),
-                show_progress_bar=self.verbose if verbose is None else verbose,
+                show_progress_bar=show,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
             )

