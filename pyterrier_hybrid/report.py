@@ -111,7 +111,7 @@ def _heatmap(result: StudyResult, name: str, path: Path) -> None:
     for (i, j), v in np.ndenumerate(m.to_numpy(dtype=float)):
         if not np.isnan(v):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
-    ax.set_title(f"{result.benchmark} mAP: {name}")
+    fig.suptitle(f"{result.benchmark} mAP: {name}", fontsize="medium")  # centred on the figure, widened to fit
     fig.colorbar(im, ax=ax, fraction=0.04)
     save_png(fig, path)
 

@@ -141,6 +141,7 @@ def train(
         return _finished_result(out, finished)
     st_model, model_spec = _load(model, cfg)
     config = _record(source, cfg, requested, data, st_model, model_spec, resume_from)  # the base's fingerprint
+    config["call"] = train_call(model, source, requested, out)  # what a notebook or script ran
     if cfg.lora_rank:
         n, lora = add_lora(st_model, cfg.lora_rank), lora_settings(cfg.lora_rank)
         config["model"].update(frozen_parameters=config["model"]["parameters"], lora={
@@ -229,6 +230,19 @@ def _load(model: Any, cfg: TrainConfig) -> tuple[Any, str | None]:
     if cfg.freeze_embeddings:
         _freeze_embeddings(st_model)
     return st_model, spec
+
+
+def train_call(model: Any, source: Any, config: TrainConfig, out: Path) -> str:
+    """The ``train(...)`` call that reproduces a run: its options that differ from the defaults."""
+    defaults, given = TrainConfig().to_json(), config.to_json()
+    options = [f"{k}={v!r}" for k, v in given.items() if v != defaults[k]]
+
+    def arg(value: Any) -> str:
+        if value is None or isinstance(value, (str, os.PathLike)):
+            return repr(str(value) if isinstance(value, os.PathLike) else value)
+        return f"<{type(value).__name__}>"  # an in-memory model or a list of examples
+
+    return f"train({', '.join([arg(model), arg(source), f'out={str(out)!r}', *options])})"
 
 
 def _record(source: Any, cfg: TrainConfig, requested: TrainConfig, data: _Data, st_model: Any,
