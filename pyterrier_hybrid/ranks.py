@@ -159,7 +159,8 @@ def _flatten(ranks: Sequence[ArrayLike], n_relevant: ArrayLike, depth: ArrayLike
 
 def _per_query(r: _Ranks, weights: np.ndarray) -> np.ndarray:
     """Sum of weights per query, accumulated in rank order like trec_eval."""
-    return np.bincount(r.query, weights=weights, minlength=r.size.size)
+    # float even when no query ranks anything relevant (numpy's bincount of nothing is int64)
+    return np.bincount(r.query, weights=weights, minlength=r.size.size).astype(np.float64, copy=False)
 
 
 def _over_relevant(r: _Ranks, total: np.ndarray) -> np.ndarray:

@@ -428,3 +428,10 @@ def test_command_line_process(trec_files):
     out = subprocess.run([sys.executable, "-c", code, *trec_files, "RankDistance"], capture_output=True, text=True,
                          check=True, env=dict(os.environ))
     assert out.stdout == "RankDistance\t4.6667\n"
+
+
+def test_nothing_relevant_ranked_in_a_whole_block():
+    # a truncated run may rank no relevant doc for any query of a block: zeros, not a dtype error
+    metrics = rank_metrics([[], []], [1, 2], ["AP", "R@10", "nDCG@10", "RR", "RankDistance"], depth=5)
+    assert metrics["AP"].tolist() == [0.0, 0.0] and metrics["nDCG@10"].tolist() == [0.0, 0.0]
+    assert np.isnan(metrics["RankDistance"][0]) and metrics["RankDistance"][1] == 0.0
