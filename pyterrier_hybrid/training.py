@@ -26,6 +26,7 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from transformers import TrainerCallback
 
 from ._version import provenance
+from .artifact_meta import write_artifact_meta
 from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
 from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
@@ -363,6 +364,7 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
                             "checkpoints_removed": not cfg.keep_checkpoints}
         with atomic_dir(out / "model", replace=True) as tmp:
             st_model.save(str(tmp))
+            write_artifact_meta(tmp)  # pt.Artifact.load(out / "model") gives a DenseEncoder
             atomic_write_text(Path(tmp) / "README.md", training_card(config, run_name=out.name))
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         if not cfg.keep_checkpoints:  # recorded first: a kill in between leaves stale checkpoints, no lost run
