@@ -88,13 +88,21 @@ def _check_hook(python: Path) -> Path:
     return Path(lines[3])
 
 
-def test_wheel_install_registers_ids_when_ir_datasets_is_imported(source, tmp_path):
+def test_wheel_install_registers_ids_when_ir_datasets_is_imported(source, tmp_path, tiny_model_dir):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(source)], check=True, env=_env())
     (wheel,) = (tmp_path / "dist").glob("pyterrier_hybrid-*.whl")
     python = _fresh_venv(tmp_path / "venv")
     _run(python, "-m", "pip", "install", "--no-deps", "-q", str(wheel))
     assert _check_hook(python).is_relative_to(tmp_path / "venv")
+    # the installed entry points: a saved model directory (pt_meta.json) loads as a DenseEncoder artifact
+    from pyterrier_hybrid.artifact_meta import write_artifact_meta
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    write_artifact_meta(model)
+    out = _run(python, "-c", f"import pyterrier as pt; a = pt.Artifact.load({str(model)!r}); "
+                             "print(type(a).__name__, a.path, a.encode_queries(['x']).shape)")
+    assert out.stdout.split() == ["DenseEncoder", str(model), "(1,", "32)"]
 
 
 def test_editable_install_registers_ids_when_ir_datasets_is_imported(source, tmp_path):
