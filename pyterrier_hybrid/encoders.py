@@ -181,7 +181,8 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
         what = "queries" if kind == "query" else "documents"
         model = os.path.basename(self.model_name.rstrip("/")) or self.model_name
         with _threads(self.threads), torch.inference_mode(), \
-                labelled(f"encoding {len(texts)} {what} with {model} ({self.backend})", unit=kind[:5]):
+                labelled(f"encoding {len(texts)} {what} with {model} ({self.backend})",
+                         unit="query" if kind == "query" else "doc"):
             vecs = fn(
                 texts,
                 batch_size=batch_size or (self.query_batch_size if kind == "query" else self.batch_size),

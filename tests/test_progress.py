@@ -22,7 +22,7 @@ def test_long_encoding_shows_one_labelled_bar_by_default(tiny_model_dir, english
     err = capsys.readouterr().err
     label = f"encoding {len(english_docs)} documents with {tiny_model_dir.name} (torch)"
     assert err.count(label) >= 1 and "Batches" not in err
-    assert f"{len(english_docs)}/{len(english_docs)}" in err and "docum/s" in err  # texts, items per second
+    assert f"{len(english_docs)}/{len(english_docs)}" in err and "doc/s" in err  # texts, items per second
     enc.encode_queries(["a short look"] * 20)  # short work: silent by default
     assert capsys.readouterr().err == ""
     DenseEncoder(str(tiny_model_dir), cache=False, backend="torch", verbose=False).encode_docs(english_docs)
