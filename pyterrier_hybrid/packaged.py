@@ -151,7 +151,8 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
         if state_hash(model.state_dict()) != manifest["weights_sha256"]:
             raise ArtifactError(f"rebuilding {name!r} gave other weights than recorded in {MANIFEST}")
         with atomic_dir(final, replace=False) as tmp:  # we hold the lock; final does not exist
-            model.save(str(tmp))
+            with library_bars_off():  # transformers' "Writing model shards" bar: a step of this build
+                model.save(str(tmp))
             write_artifact_meta(tmp)
             for f in folder.iterdir():
                 if f.name != DELTA and f.is_file():
