@@ -41,6 +41,7 @@ _LAZY = {
     "RankDistance": "measures",
     "rank_metrics": "measures",
     "evaluate": "study",
+    "BM25": "lexical",
     "StudyResult": "results",
     "write_outputs": "report",
     "evaluate_dataset": "irds_eval",

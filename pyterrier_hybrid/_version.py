@@ -23,9 +23,21 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def provenance() -> dict:
-    """What a results file records about how it was made: versions, command line, CPU."""
+#: Programs whose command line says nothing about the call (a notebook kernel, ``python -c``).
+_NOT_A_COMMAND = ("ipykernel_launcher.py", "ipykernel_launcher", "-c", "")
+
+
+def command_line() -> list[str] | None:
+    """This process's command line (program name without its directory), or None in a notebook
+    kernel or ``python -c``, whose arguments (``-f kernel-....json``) would only mislead."""
+    prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else ""
+    return None if prog in _NOT_A_COMMAND else [prog, *sys.argv[1:]]
+
+
+def provenance(*, call: str | None = None) -> dict:
+    """What a results file records about how it was made: versions, command line, CPU, and the
+    library ``call`` when given (e.g. ``train(...)``: what a notebook ran)."""
     from .cpu import cpu_record
 
-    return {"versions": library_versions(), "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
+    return {"versions": library_versions(), "command": command_line(), **({"call": call} if call else {}),
             "cpu": cpu_record()}

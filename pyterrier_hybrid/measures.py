@@ -75,17 +75,24 @@ class _RankDistance(Measure):
     (``RankDistance@10`` raises :class:`MeasureParameterError`: a cutoff would drop the queries
     whose relevant docs are not all near the top, changing which queries are averaged).
 
-    Ranks use pytrec_eval's order (score descending, then doc_id descending) over all the
-    query's docs in the run, so for LAReQA runs on the multilingual pool they are ranks in
-    the pool. Ids are not parsed: any query/doc ids work. Relevant docs missing from the run
-    are ignored; queries with fewer than 2 ranked relevant docs are skipped: ``iter_calc``
-    reports NaN for them (ir_measures back-fills qrels queries with ``DEFAULT``) and the
-    aggregator (``calc_aggregate``, ``pt.Evaluate``) averages the other queries. When no
-    query can be measured (a single language pair such as ``xquad-r/ar-en`` has one relevant
-    candidate per query) a :class:`RankDistanceWarning` says why. Caveat:
-    ``pt.Experiment`` (pyterrier 1.1) averages per-query values itself, so its mean is NaN
-    if any query is skipped (never in the LAReQA pool, where all 11 relevant docs are ranked);
-    use ``perquery=True`` and :func:`mean` there.
+    The rule, one for every path (``ir_measures.calc_aggregate`` / ``iter_calc``,
+    ``pt.Experiment``, ``pt.Evaluate`` and the study's rank kernels, tested against each other):
+
+    - ranks use pytrec_eval's order (score descending, then doc_id descending) over all the
+      query's docs in the run; ids are not parsed;
+    - every relevant doc of the query in the qrels counts; one the run does not retrieve counts
+      at rank **depth + 1**, depth being the number of docs the run has for that query;
+    - the value is the largest minus the smallest of these ranks; queries with fewer than 2
+      relevant docs in the qrels, and queries absent from the run, have none (NaN in
+      ``iter_calc``, ir_measures' value for a query the run lacks; skipped by the mean).
+
+    On a full ranking (the language-pair study, ``num_results=None``) nothing is missing and the
+    value is exact. On a truncated or lexical run (top 1000, BM25) it is a lower bound of the
+    full-ranking value (a missing doc ranks at least depth + 1), so a run that retrieves few of
+    a query's answers is not made to look less biased by ignoring them; every query keeps a
+    value, so ``pt.Experiment``'s own mean is defined too. A query with one relevant candidate
+    per query only (a single language pair such as ``xquad-r/ar-en``) has no value: when no
+    query can be measured a :class:`RankDistanceWarning` says why.
 
     Registered with ir_measures when :mod:`pyterrier_hybrid` is imported: ``"RankDistance"``
     works in ``ir_measures.parse_measure``, in ``pt.Experiment(eval_metrics=[...])`` and on the
@@ -117,20 +124,26 @@ class _RankDistance(Measure):
 
     def runtime_impl(self, qrels: pd.DataFrame, run: pd.DataFrame) -> Iterator[Metric]:
         """Called by ir_measures' runtime provider with the whole qrels and run."""
-        relevant = qrels.loc[qrels["relevance"] >= 1, ["query_id", "doc_id"]]
+        relevant = qrels.loc[qrels["relevance"] >= 1, ["query_id", "doc_id"]].drop_duplicates()
+        n_relevant = relevant.groupby("query_id").size()
+        measured = n_relevant[n_relevant >= 2]
+        if measured.empty:
+            if len(run):
+                _warn_undefined(qrels, relevant)
+            return
         ranked = run[["query_id", "doc_id", "score"]].sort_values(
             ["query_id", "score", "doc_id"], ascending=[True, False, False], kind="stable"
         )
         ranked = ranked.assign(rank=ranked.groupby("query_id").cumcount() + 1)
-        spread = (
-            ranked.merge(relevant, on=["query_id", "doc_id"])
-            .groupby("query_id")["rank"]
-            .agg(["min", "max", "size"])
-        )
-        spread = spread[spread["size"] >= 2]
-        if spread.empty and len(ranked):
-            _warn_undefined(qrels, relevant)
-        for query_id, distance in (spread["max"] - spread["min"]).items():
+        depth = ranked.groupby("query_id").size()
+        measured = measured[measured.index.isin(depth.index)]
+        depth = depth.reindex(measured.index)
+        found = ranked.merge(relevant, on=["query_id", "doc_id"]).groupby("query_id")["rank"].agg(["min", "max", "size"])
+        found = found.reindex(measured.index)
+        below = depth + 1  # where a relevant doc the run does not retrieve counts
+        top = found["min"].fillna(below)
+        bottom = found["max"].where(found["size"] == measured, below)
+        for query_id, distance in (bottom - top).items():
             yield Metric(query_id=query_id, measure=self, value=float(distance))
 
 
@@ -145,17 +158,14 @@ def _warn_undefined(qrels: pd.DataFrame, relevant: pd.DataFrame) -> None:
             "candidates per query, e.g. xquad-r/en-multi or mlqa-r/en-multi (one relevant candidate per "
             "language), not a single language pair such as xquad-r/ar-en"
         )
-    else:
-        why = (
-            f"none of the run's queries has 2 of its relevant documents in the run, although the qrels give "
-            f"{several} of {n_queries} queries several; rank the whole pool (or deeper) to measure it"
-        )
+    else:  # cannot happen: such queries are measured (missing relevant docs count at depth + 1)
+        why = f"{several} of {n_queries} queries have several relevant documents"
     warnings.warn(f"RankDistance is undefined (NaN) for every query: {why}.", RankDistanceWarning, stacklevel=2)
 
 
 RankDistance = _RankDistance()
 """ir_measures measure (runtime provider): usable in ``ir_measures.calc_aggregate`` and
-``pt.Experiment(eval_metrics=[..., RankDistance])`` (see the skipped-query caveat)."""
+``pt.Experiment(eval_metrics=[..., RankDistance])``, with one rule for truncated runs (see the class)."""
 
 
 # ---------------------------------------------------------------- registration with ir_measures

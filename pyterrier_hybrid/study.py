@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import tempfile
+import warnings
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ from .calibration import (
 )
 from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
+from .lexical import BM25
 from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
 from .report import write_outputs
 from .results import SETTINGS, StudyResult, SystemName
@@ -213,7 +216,8 @@ def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, Langu
                 blocks = [per_lang[d] if cal == "none" else _calibrated(per_lang[d], cal, qv, dvecs[d], d, means)
                           for d in langs]
                 ranks = relevant_ranks(np.concatenate(blocks, axis=1), pool_docnos, cols)
-                frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"]), qids, "multi",
+                frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"],
+                                                        depth=len(pool_docnos)), qids, "multi",
                                            q.lang, "multi")))
     return frames
 
@@ -302,12 +306,17 @@ def evaluate(
         raise ValueError(f"calibration_source {calibration_source!r} gives the means of {needing} calibration, "
                          f"but calibration is {', '.join(calibrations)}")
     langs = load_languages(benchmark, languages, limit_queries=limit_queries, questions=questions, pool=pool)
+    settings = one_language_settings(settings, tuple(langs))
     sources = calibration_sources(calibration_source, benchmark, langs) if with_means else None
     models_named, encoders = _named_encoders(models, names, out, backend=backend, batch_size=batch_size,
                                              text_mode=text_mode)
-    systems = [SystemName(n, calibration=c).format() for n in models_named for c in calibrations]
+    systems = [SystemName(n, calibration=c).format() for n, e in zip(models_named, encoders, strict=True)
+               for c in calibrations if c == "none" or not isinstance(e, BM25)]  # calibration is of vectors
     frames = []
     for name, enc in zip(models_named, encoders, strict=True):
+        if isinstance(enc, BM25):
+            frames.extend(f.assign(system=name) for f in lexical_frames(enc, langs, settings, measures, verbose=verbose))
+            continue
         frames += _score_model(name, enc, benchmark, langs, settings, measures, calibrations, calibration_source,
                                sources, limit_queries=limit_queries, verbose=verbose)
     per_query = pd.concat(frames, ignore_index=True)
@@ -378,14 +387,89 @@ def _score_model(name: str, enc: Any, benchmark: str, langs: dict[str, LanguageD
     return frames
 
 
+def one_language_settings(settings: tuple[str, ...], languages: tuple[str, ...]) -> tuple[str, ...]:
+    """The settings that apply to ``languages``: with one language only ``mono`` (its multilingual
+    pool is its monolingual corpus, there is no other language to cross to and no rank distance),
+    said once in a warning; an error if ``mono`` was not asked for."""
+    if len(languages) > 1 or settings == ("mono",):
+        return settings
+    if "mono" not in settings:
+        raise ValueError(f"settings {', '.join(settings)} need two or more languages, but only "
+                         f"{languages[0]} is evaluated: add a language or evaluate the mono setting")
+    warnings.warn(f"one language ({languages[0]}): only the monolingual setting applies; cross-lingual, "
+                  "multilingual and rank distance need two or more languages", UserWarning, stacklevel=3)
+    return ("mono",)
+
+
+def _relevant_ranks_in_run(run: pd.DataFrame, qids: np.ndarray, relevant: list[list[str]]
+                           ) -> tuple[list[np.ndarray], np.ndarray]:
+    """1-based ranks of each query's relevant docnos in a (truncated) run, in pytrec_eval's order
+    (score descending, then docno descending), and each query's depth (docs retrieved)."""
+    by_query = {q: g for q, g in run.groupby("qid", sort=False)}
+    ranks, depth = [], np.zeros(len(qids), dtype=np.int64)
+    for i, (qid, rel) in enumerate(zip(qids, relevant, strict=True)):
+        g = by_query.get(qid)
+        if g is None:
+            ranks.append(np.empty(0, dtype=np.int64))
+            continue
+        order = sorted(zip(g["score"].to_numpy(dtype=np.float64), g["docno"], strict=True), reverse=True)
+        position = {d: r for r, (_, d) in enumerate(order, start=1)}
+        depth[i] = len(order)
+        ranks.append(np.array(sorted(position[d] for d in rel if d in position), dtype=np.int64))
+    return ranks, depth
+
+
+def lexical_frames(system: BM25, langs: dict[str, LanguageData], settings: Sequence[str], measures: Sequence, *,
+                   verbose: bool = False) -> list[pd.DataFrame]:
+    """Per-query frames of a lexical system: one PISA index per candidate language (mono, cross)
+    and one of the pool (multi), each query's top ``num_results``; measures of that truncated
+    run as pytrec_eval computes them (a relevant candidate not retrieved adds nothing to AP and
+    recall, and counts at depth + 1 for RankDistance)."""
+    frames = []
+    with tempfile.TemporaryDirectory(prefix="pyterrier-hybrid-bm25-") as tmp:
+        indexes: dict[str, Any] = {}
+
+        def index(key: str, targets: Sequence[LanguageData]):
+            if key not in indexes:
+                docs = ((docno, text, t.lang) for t in targets for docno, text in zip(t.docnos, t.docs, strict=True))
+                indexes[key] = system.build_index(docs, os.path.join(tmp, key))
+            return indexes[key]
+
+        for q in tqdm(langs.values(), desc=f"scoring {system.model_name}", disable=not verbose, unit="lang"):
+            pids = q.pids
+            pairs = [(d, t, "mono" if d == q.lang else "cross") for d, t in langs.items()]
+            for d, target, setting in pairs:
+                if setting not in settings:
+                    continue
+                rows = [i for i, p in enumerate(pids) if p in target.answer_col]
+                if not rows:
+                    continue
+                qids = q.qids[rows]
+                run = system.search(index(d, [target]), list(qids), [q.queries[i] for i in rows], q.lang)
+                relevant = [[target.docnos[target.answer_col[pids[i]]]] for i in rows]
+                ranks, depth = _relevant_ranks_in_run(run, qids, relevant)
+                frames.append(_frame(rank_metrics(ranks, np.ones(len(rows), dtype=np.int64), measures, depth=depth),
+                                     qids, setting, q.lang, d))
+            if "multi" in settings:
+                relevant = [[t.docnos[t.answer_col[p]] for t in langs.values() if p in t.answer_col] for p in pids]
+                run = system.search(index("pool", list(langs.values())), list(q.qids), q.queries, q.lang)
+                ranks, depth = _relevant_ranks_in_run(run, q.qids, relevant)
+                n_rel = np.array([len(r) for r in relevant])
+                frames.append(_frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"], depth=depth),
+                                     q.qids, "multi", q.lang, "multi"))
+    return frames
+
+
 #: Models given as encoders (ours are pyterrier-dr bi-encoders too); anything else is a spec to load.
-_ENCODERS = (TransformerEncoder, pyterrier_dr.BiEncoder)
+_ENCODERS = (TransformerEncoder, pyterrier_dr.BiEncoder, BM25)
 
 
 def _as_encoder(model: Any, **options: Any) -> DenseEncoder | TransformerEncoder:
     """A study encoder: ours as given, a pyterrier-dr bi-encoder adapted, anything else loaded."""
-    if isinstance(model, (DenseEncoder, TransformerEncoder)):
+    if isinstance(model, (DenseEncoder, TransformerEncoder, BM25)):
         return model
+    if isinstance(model, str) and model.lower() in ("bm25", "bm25[pisa]"):  # the lexical baseline by name
+        return BM25(analyser="pisa" if model.lower() == "bm25[pisa]" else "unicode")
     if isinstance(model, pyterrier_dr.BiEncoder):
         return TransformerEncoder.from_bi_encoder(model)
     return DenseEncoder(model, verbose=False, **options)

@@ -27,6 +27,7 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from transformers import TrainerCallback
 
 from ._version import provenance
+from .artifact_meta import write_artifact_meta
 from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
 from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
@@ -142,6 +143,7 @@ def train(
         return _finished_result(out, finished)
     st_model, model_spec = _load(model, cfg)
     config = _record(source, cfg, requested, data, st_model, model_spec, resume_from)  # the base's fingerprint
+    config["call"] = train_call(model, source, requested, out)  # what a notebook or script ran
     if cfg.lora_rank:
         n, lora = add_lora(st_model, cfg.lora_rank), lora_settings(cfg.lora_rank)
         config["model"].update(frozen_parameters=config["model"]["parameters"], lora={
@@ -230,6 +232,19 @@ def _load(model: Any, cfg: TrainConfig) -> tuple[Any, str | None]:
     if cfg.freeze_embeddings:
         _freeze_embeddings(st_model)
     return st_model, spec
+
+
+def train_call(model: Any, source: Any, config: TrainConfig, out: Path) -> str:
+    """The ``train(...)`` call that reproduces a run: its options that differ from the defaults."""
+    defaults, given = TrainConfig().to_json(), config.to_json()
+    options = [f"{k}={v!r}" for k, v in given.items() if v != defaults[k]]
+
+    def arg(value: Any) -> str:
+        if value is None or isinstance(value, (str, os.PathLike)):
+            return repr(str(value) if isinstance(value, os.PathLike) else value)
+        return f"<{type(value).__name__}>"  # an in-memory model or a list of examples
+
+    return f"train({', '.join([arg(model), arg(source), f'out={str(out)!r}', *options])})"
 
 
 def _record(source: Any, cfg: TrainConfig, requested: TrainConfig, data: _Data, st_model: Any,
@@ -356,6 +371,7 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
                             "checkpoints_removed": not cfg.keep_checkpoints}
         with atomic_dir(out / "model", replace=True) as tmp:
             st_model.save(str(tmp))
+            write_artifact_meta(tmp)  # pt.Artifact.load(out / "model") gives a DenseEncoder
             atomic_write_text(Path(tmp) / "README.md", training_card(config, run_name=out.name))
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         if not cfg.keep_checkpoints:  # recorded first: a kill in between leaves stale checkpoints, no lost run

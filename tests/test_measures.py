@@ -100,12 +100,20 @@ def test_matches_pytrec_eval_exactly(make, dtype):
     ours = rank_metrics(ranks, n_relevant, PYTREC_MEASURES)
     for name, expected in _oracle(PYTREC_MEASURES, qrels, run, qids).items():
         np.testing.assert_allclose(ours[name], expected, rtol=1e-12, atol=0, err_msg=name)
-    # RankDistance: matrix path == ir_measures measure on the full run (NaN for skipped queries)
-    distance = rank_metrics(ranks, n_relevant, [RankDistance])["RankDistance"]
+    # RankDistance: matrix path == ir_measures measure on the full run, one rule: relevant docs absent
+    # from the run count at depth + 1 (the corpus size here), NaN only with fewer than 2 relevant
+    distance = rank_metrics(ranks, n_relevant, [RankDistance], depth=scores.shape[1])["RankDistance"]
     np.testing.assert_array_equal(
         distance, _oracle([RankDistance], qrels, run, qids, ir_measures)["RankDistance"]
     )
-    assert np.isnan(distance[:2]).all() and not np.isnan(distance[2:]).any()
+    np.testing.assert_array_equal(np.isnan(distance), n_relevant < 2)
+    ranked = np.array([len(r) for r in rel_cols])
+    missing = ranked < n_relevant
+    assert (distance[missing & (n_relevant >= 2) & (ranked > 0)] > 0).all() and missing[2:].any()
+    assert (distance[(n_relevant >= 2) & (ranked == 0)] == 0).all()  # all at depth + 1
+    # without a depth the kernel cannot place them: NaN exactly there
+    no_depth = rank_metrics(ranks, n_relevant, [RankDistance])["RankDistance"]
+    np.testing.assert_array_equal(np.isnan(no_depth), missing | (n_relevant < 2))
     np.testing.assert_allclose(
         mean({"RankDistance": distance})["RankDistance"], RankDistance.calc_aggregate(qrels, run), rtol=1e-12
     )
@@ -149,8 +157,10 @@ def test_tie_rule_is_docno_descending():
 #   AP = (1/1 + 2/4 + 3/5) / 4 = 0.525.
 # de_q1 all tied, docno desc: en_0_1(1) en_0_0(2) de_0_1(3) de_0_0(4) ar_0_1(5) ar_0_0(6).
 #   Relevant en_0_0, de_0_0: ranks 2,4 -> distance 2, AP = (1/2 + 2/4) / 2 = 0.5.
-# ar_q1: relevant ar_0_1 (rank 1) + ar_9_9 absent -> one ranked: distance NaN (skipped), AP = 0.5.
-# Mean RankDistance = (4 + 2) / 2 = 3, mean AP = (0.525 + 0.5 + 0.5) / 3.
+# ar_q1: relevant ar_0_1 (rank 1) + ar_9_9 absent, AP = 0.5.
+# RankDistance counts a relevant doc absent from the run at depth + 1 = 7 (6 docs per query):
+#   en_q1 (zh_0_0 absent) 7 - 1 = 6, de_q1 4 - 2 = 2, ar_q1 7 - 1 = 6; mean 14 / 3.
+# Mean AP = (0.525 + 0.5 + 0.5) / 3.
 HAND_DOCS = np.array(["en_0_0", "en_0_1", "de_0_0", "de_0_1", "ar_0_0", "ar_0_1"])
 HAND_QIDS = ["en_q1", "de_q1", "ar_q1"]
 HAND_SCORES = np.array([[0.9, 0.5, 0.5, 0.7, 0.5, 0.1], [0.2] * 6, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
@@ -175,26 +185,34 @@ HAND_RUN = pd.DataFrame(
 def test_rank_distance_by_hand():
     ranks = relevant_ranks(HAND_SCORES, HAND_DOCS, [[0, 2, 4], [0, 2], [5]])
     assert [r.tolist() for r in ranks] == [[1, 4, 5], [2, 4], [1]]
-    metrics = rank_metrics(ranks, [4, 2, 2])
+    metrics = rank_metrics(ranks, [4, 2, 2], depth=6)
     assert list(metrics) == list(DEFAULT_MEASURES)
-    np.testing.assert_array_equal(metrics["RankDistance"], [4, 2, np.nan])
+    np.testing.assert_array_equal(metrics["RankDistance"], [6, 2, 6])
     np.testing.assert_allclose(metrics["AP"], [0.525, 0.5, 0.5], rtol=1e-15)
-    assert mean(metrics)["RankDistance"] == 3.0
+    assert mean(metrics)["RankDistance"] == 14 / 3
     per_query = {m.query_id: m.value for m in RankDistance.iter_calc(HAND_QRELS, HAND_RUN)}
-    np.testing.assert_array_equal([per_query[q] for q in HAND_QIDS], [4, 2, np.nan])
+    np.testing.assert_array_equal([per_query[q] for q in HAND_QIDS], [6, 2, 6])
     aggregate = ir_measures.calc_aggregate([AP, RankDistance], HAND_QRELS, HAND_RUN)
-    assert aggregate[RankDistance] == 3.0
+    assert aggregate[RankDistance] == 14 / 3
     assert aggregate[AP] == pytest.approx((0.525 + 0.5 + 0.5) / 3, rel=1e-15)
 
 
-def test_rank_distance_ignores_relevant_docs_missing_from_run():
-    # top 4 per query only: en_q1 keeps en_0_0(1), de_0_0(4) -> 3; de_q1 keeps ranks 2,4 -> 2
+def test_rank_distance_counts_relevant_docs_missing_from_run_at_depth_plus_one():
+    # top 4 per query: en_q1 keeps en_0_0(1), de_0_0(4), misses ar_0_0 and zh_0_0 -> 5 - 1 = 4;
+    # de_q1 keeps ranks 2, 4 -> 2; ar_q1 keeps ar_0_1(1), misses ar_9_9 -> 4
     top4 = HAND_RUN.sort_values(["query_id", "score", "doc_id"], ascending=False).groupby("query_id").head(4)
     per_query = {
         m.query_id: m.value for m in RankDistance.iter_calc(HAND_QRELS, top4.sample(frac=1, random_state=0))
     }
-    np.testing.assert_array_equal([per_query[q] for q in HAND_QIDS], [3, 2, np.nan])
-    assert RankDistance.calc_aggregate(HAND_QRELS, top4) == 2.5
+    np.testing.assert_array_equal([per_query[q] for q in HAND_QIDS], [4, 2, 4])
+    assert RankDistance.calc_aggregate(HAND_QRELS, top4) == 10 / 3
+    # the kernel, given the run's depth, says the same
+    ranks = [[1, 4], [2, 4], [1]]
+    np.testing.assert_array_equal(rank_metrics(ranks, [4, 2, 2], ["RankDistance"], depth=4)["RankDistance"], [4, 2, 4])
+    # nothing relevant retrieved: all at depth + 1 -> 0; a query absent from the run: depth 0 -> 0
+    top1 = HAND_RUN[HAND_RUN.doc_id == "en_0_1"]
+    assert {m.query_id: m.value for m in RankDistance.iter_calc(HAND_QRELS, top1)} == dict.fromkeys(HAND_QIDS, 0.0)
+    assert rank_metrics([[]], [3], ["RankDistance"], depth=1)["RankDistance"].tolist() == [0.0]
 
 
 def _pt_inputs(qids):
@@ -206,27 +224,25 @@ def _pt_inputs(qids):
 
 @pytest.mark.parametrize("batch_size", [None, 1])
 def test_pt_experiment_with_rank_distance(batch_size):
-    # every query has >= 2 ranked relevant docs (as in the LAReQA pool): mean of 4 and 2
+    # en_q1 6 (zh_0_0, absent from the run, at depth + 1), de_q1 2: mean 4
     run, topics, qrels = _pt_inputs(HAND_QIDS[:2])
     system = pt.Transformer.from_df(run)
     result = pt.Experiment([system], topics, qrels, eval_metrics=[AP, RankDistance], batch_size=batch_size)
-    assert result.loc[0, "RankDistance"] == 3.0
+    assert result.loc[0, "RankDistance"] == 4.0
     assert result.loc[0, "AP"] == pytest.approx((0.525 + 0.5) / 2, rel=1e-15)
 
 
-def test_pt_skipped_queries():
-    # ar_q1 has one ranked relevant doc. pt.Evaluate uses the measure's aggregator (skips it);
-    # pt.Experiment averages per-query values itself, so its mean is NaN: use perquery + mean()
+def test_pt_paths_agree_on_truncated_runs():
+    # a relevant doc the run lacks counts at depth + 1 in pt.Evaluate, pt.Experiment (which averages
+    # per-query values itself) and calc_aggregate alike: no NaN mean, no query dropped
     run, topics, qrels = _pt_inputs(HAND_QIDS)
-    assert pt.Evaluate(run, qrels, [RankDistance])["RankDistance"] == 3.0
-    system = pt.Transformer.from_df(run)
-    assert np.isnan(
-        pt.Experiment([system], topics, qrels, eval_metrics=[RankDistance]).loc[0, "RankDistance"]
-    )
-    per_query = pt.Experiment([system], topics, qrels, eval_metrics=[RankDistance], perquery=True)
-    values = per_query.set_index("qid")["value"].reindex(HAND_QIDS)
-    np.testing.assert_array_equal(values, [4, 2, np.nan])
-    assert mean({"RankDistance": values})["RankDistance"] == 3.0
+    top4 = run.sort_values(["qid", "score", "docno"], ascending=False).groupby("qid").head(4)
+    for r, want in ((run, 14 / 3), (top4, 10 / 3)):
+        assert pt.Evaluate(r, qrels, [RankDistance])["RankDistance"] == want
+        system = pt.Transformer.from_df(r)
+        assert pt.Experiment([system], topics, qrels, eval_metrics=[RankDistance]).loc[0, "RankDistance"] == want
+        per_query = pt.Experiment([system], topics, qrels, eval_metrics=[RankDistance], perquery=True)
+        assert mean({"RankDistance": per_query["value"]})["RankDistance"] == want
 
 
 def test_measure_fn_maps_ir_measures_objects():
@@ -297,7 +313,7 @@ def test_rank_distance_is_registered_by_name():
     assert ir_measures.measures.registry["RankDistance"] is RankDistance
     parsed = ir_measures.parse_measure("RankDistance")
     assert parsed == RankDistance and str(parsed) == "RankDistance" and type(parsed) is type(RankDistance)
-    assert ir_measures.calc_aggregate([parsed, AP], HAND_QRELS, HAND_RUN)[RankDistance] == 3.0
+    assert ir_measures.calc_aggregate([parsed, AP], HAND_QRELS, HAND_RUN)[RankDistance] == 14 / 3
     assert ir_measures.parse_trec_measure("RankDistance") == [RankDistance]
 
 
@@ -341,9 +357,9 @@ def test_pt_experiment_with_string_names():
     system = pt.Transformer.from_df(run)
     by_name = pt.Experiment([system], topics, qrels, eval_metrics=["RankDistance", "map"])
     by_object = pt.Experiment([system], topics, qrels, eval_metrics=[RankDistance, AP])
-    assert by_name.loc[0, "RankDistance"] == by_object.loc[0, "RankDistance"] == 3.0
+    assert by_name.loc[0, "RankDistance"] == by_object.loc[0, "RankDistance"] == 4.0  # (6 + 2) / 2
     assert by_name.loc[0, "map"] == by_object.loc[0, "AP"]
-    assert pt.Evaluate(run, qrels, ["RankDistance"]) == {"RankDistance": 3.0}
+    assert pt.Evaluate(run, qrels, ["RankDistance"]) == {"RankDistance": 4.0}
     with pytest.raises(MeasureParameterError, match="RankDistance@10"):
         pt.Experiment([system], topics, qrels, eval_metrics=["RankDistance@10"])
 
@@ -371,16 +387,13 @@ def test_single_relevant_per_query_warns():
         assert np.isnan(RankDistance.calc_aggregate(single, HAND_RUN))
 
 
-def test_truncated_run_warns():
-    top1 = HAND_RUN.sort_values("score", ascending=False).groupby("query_id").head(1)
-    with pytest.warns(RankDistanceWarning, match=r"none of the run's queries has 2 .* qrels give 3 of 3 queries"):
-        assert np.isnan(RankDistance.calc_aggregate(HAND_QRELS, top1))
-
-
-def test_no_warning_when_some_queries_are_measured():
+def test_truncated_run_is_measured_without_warning():
+    top1 = HAND_RUN.sort_values(["query_id", "score", "doc_id"], ascending=False).groupby("query_id").head(1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RankDistanceWarning)
-        assert RankDistance.calc_aggregate(HAND_QRELS, HAND_RUN) == 3.0  # ar_q1 skipped, documented
+        # en_q1 keeps en_0_0 (1), others at 2 -> 1; de_q1 keeps en_0_1 (not relevant) -> 0; ar_q1 -> 1
+        assert RankDistance.calc_aggregate(HAND_QRELS, top1) == 2 / 3
+        assert RankDistance.calc_aggregate(HAND_QRELS, HAND_RUN) == 14 / 3
 
 
 # ---------------------------------------------------------------- ir_measures' command line
@@ -398,7 +411,7 @@ def test_command_line(trec_files, capsys):
     main([*trec_files, "RankDistance", "AP", "--by_query"])
     rows = [line.split("\t") for line in capsys.readouterr().out.split("\n")[:-1]]
     assert {(q, v) for q, m, v in rows if m == "RankDistance"} == {
-        ("en_q1", "4.0000"), ("de_q1", "2.0000"), ("ar_q1", "nan"), ("all", "3.0000")
+        ("en_q1", "6.0000"), ("de_q1", "2.0000"), ("ar_q1", "6.0000"), ("all", "4.6667")
     }
     assert float(next(v for q, m, v in rows if (q, m) == ("all", "AP"))) == pytest.approx((0.525 + 0.5 + 0.5) / 3, abs=5e-5)
 
@@ -414,4 +427,11 @@ def test_command_line_process(trec_files):
     code = "from pyterrier_hybrid.measures import main; main()"
     out = subprocess.run([sys.executable, "-c", code, *trec_files, "RankDistance"], capture_output=True, text=True,
                          check=True, env=dict(os.environ))
-    assert out.stdout == "RankDistance\t3.0000\n"
+    assert out.stdout == "RankDistance\t4.6667\n"
+
+
+def test_nothing_relevant_ranked_in_a_whole_block():
+    # a truncated run may rank no relevant doc for any query of a block: zeros, not a dtype error
+    metrics = rank_metrics([[], []], [1, 2], ["AP", "R@10", "nDCG@10", "RR", "RankDistance"], depth=5)
+    assert metrics["AP"].tolist() == [0.0, 0.0] and metrics["nDCG@10"].tolist() == [0.0, 0.0]
+    assert np.isnan(metrics["RankDistance"][0]) and metrics["RankDistance"][1] == 0.0

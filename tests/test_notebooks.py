@@ -47,3 +47,29 @@ def test_committed_notebook_matches_its_source(name):
         f"examples/{name}.ipynb is stale: run scripts/build_notebooks.py {name}"
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
                for c in committed.cells if c.cell_type == "code" for o in c.get("outputs", [])) or name != "walkthrough"
+
+
+@pytest.mark.parametrize("name", ["walkthrough", "pt_experiment"])
+def test_committed_notebook_has_nothing_of_the_machine_that_built_it(name):
+    import sys
+
+    text = (REPO / "examples" / f"{name}.ipynb").read_text()
+    for leak in (sys.prefix, str(REPO), str(Path.home()) + "/", "IProgress", "application/vnd.jupyter.widget-view"):
+        assert leak not in text, f"examples/{name}.ipynb holds {leak!r}: run examples/build_notebooks.py {name}"
+
+
+def test_clean_removes_paths_widgets_and_the_iprogress_warning():
+    import sys
+
+    import nbformat
+
+    builder = _builder()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text=f"{sys.prefix}/lib/tqdm/auto.py:21: TqdmWarning: IProgress "
+                                                             "not found.\n  from .autonotebook import tqdm as notebook_tqdm\n"),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "1"},
+                                                     "text/plain": "HBox()"}),
+        nbformat.v4.new_output("stream", name="stdout", text=f"DenseIndex('{Path.home()}/.cache/x') in {REPO}/runs\n"),
+    ])])
+    outputs = builder.clean(nb).cells[0].outputs
+    assert [o.get("text") for o in outputs] == ["DenseIndex('~/.cache/x') in runs\n"]

