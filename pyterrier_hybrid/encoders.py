@@ -16,17 +16,9 @@ import pyterrier as pt
 import pyterrier_dr
 import torch
 
-from .backends import (
-    DEFAULT_BACKEND,
-    ISA_DEPENDENT,
-    BackendError,
-    apply_backend,
-    check_backend,
-    default_batch_size,
-    resolve_backend,
-)
+from .backends import apply_backend, choose_backend, vectors_fingerprint
 from .cache import VectorCache
-from .cpu import cpu_kind, cpu_record
+from .cpu import cpu_record
 from .models import load_model, model_fingerprint
 from .progress import LONG_WORK, labelled
 
@@ -94,26 +86,13 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
         verbose: bool | None = None,
         cache: VectorCache | str | os.PathLike | bool = True,
     ):
-        in_memory = hasattr(model, "encode_query")
-        applied = getattr(model, "pyterrier_hybrid_backend", None) if in_memory else None
-        if applied and backend not in (None, applied["backend"]):
-            raise BackendError(f"this model already runs on backend {applied['backend']!r}; load it again "
-                               f"(e.g. DenseEncoder(spec, backend={backend!r})) to use {backend!r}")
-        # an in-memory model (e.g. one being trained) keeps torch unless a backend is asked for; the
-        # CPU-only backends ("auto" included) mean torch on another device
-        on_cpu = (device or "cpu") == "cpu"
-        default = applied["backend"] if applied else "torch" if in_memory or not on_cpu else DEFAULT_BACKEND
-        requested = check_backend(backend or default)
-        backend = resolve_backend(requested) if on_cpu or requested != "auto" else "torch"
-        query_batch_size = default_batch_size(backend, "query") if batch_size is None else batch_size
-        batch_size = default_batch_size(backend) if batch_size is None else batch_size
+        choice = choose_backend(backend, model=model, device=device, batch_size=batch_size)
+        backend, batch_size = choice.backend, choice.batch_size
         super().__init__(batch_size=batch_size, text_field="text", verbose=verbose)
         if text_mode not in TEXT_MODES:
             raise ValueError(f"unknown text_mode {text_mode!r}; valid: {', '.join(TEXT_MODES)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if in_memory:
-            self.model = model if backend == "torch" or applied else copy.deepcopy(model)
+        if hasattr(model, "encode_query"):  # in memory (e.g. being trained): copied before a backend changes it
+            self.model = model if backend == "torch" or choice.applied_fingerprint else copy.deepcopy(model)
             self.model_name = f"<in-memory {type(model).__name__}>"
             if prompts is not None:
                 from .models import resolve_prompts
@@ -128,14 +107,14 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
         if max_length is not None:
             self.model.max_seq_length = max_length
         self.backend = backend
-        self.backend_requested = requested
-        self.query_batch_size = query_batch_size
+        self.backend_requested = choice.requested
+        self.query_batch_size = choice.query_batch_size
         self.device = device
         self.threads = threads
         self.text_mode = text_mode
         self.max_length = self.model.max_seq_length
-        if applied:
-            self.weights_fingerprint = applied["fingerprint"]
+        if choice.applied_fingerprint:
+            self.weights_fingerprint = choice.applied_fingerprint
         elif backend != "torch":
             self.weights_fingerprint = model_fingerprint(self.model)
             apply_backend(self.model, backend, fingerprint=self.weights_fingerprint, threads=threads, verbose=verbose)
@@ -156,15 +135,11 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
 
     @property
     def fingerprint(self) -> str:
-        """What the encoded vectors depend on: the model's content hash, plus the backend unless torch
-        fp32, plus the CPU kind and batch size for backends whose rounding depends on the instruction
-        set and the matrix shapes (bf16, int8). fp32 vectors differ across CPUs and batch sizes only
-        at float32 rounding (<= 2e-7, far below any ranking difference), so fp32 keys omit both."""
-        base = self.weights_fingerprint
-        if self.backend == "torch":
-            return base
-        isa = f"@{cpu_kind()}/bs{self.query_batch_size},{self.batch_size}" if self.backend in ISA_DEPENDENT else ""
-        return f"{base}+{self.backend}{isa}"
+        """What the encoded vectors depend on (:func:`~pyterrier_hybrid.backends.vectors_fingerprint`):
+        the model's content hash, plus the backend unless torch fp32, plus the CPU kind and batch
+        sizes for backends whose rounding depends on the instruction set (bf16, int8)."""
+        return vectors_fingerprint(self.weights_fingerprint, self.backend, query_batch_size=self.query_batch_size,
+                                   batch_size=self.batch_size)
 
     # ---------------------------------------------------------------- encoding
 
