@@ -1,4 +1,5 @@
-"""Encoding throughput per backend vs raw sentence-transformers fp32, and each backend's mAP delta.
+"""Encoding throughput per backend vs raw sentence-transformers fp32, each backend's mAP delta, where
+the time goes, and the fraction of the CPU's peak FLOP rate reached.
 
 In one run:
 
@@ -6,23 +7,34 @@ a. **raw**: ``SentenceTransformer.encode_query`` / ``encode_document`` of the sa
    sentence-transformers' defaults (fp32, batch 32), timed before and after the backends (their
    mean is the baseline, their spread is reported as drift);
 b. every backend x batch size through ``DenseEncoder.encode_queries`` / ``encode_docs``
-   (questions and candidates timed separately, after a warm-up batch);
-c. each backend at its default batch size runs the language-pair study (mono / cross / multi
-   mAP) on an XQuAD-R subset; deltas are against ``torch`` fp32.
+   (questions and candidates timed separately, after a warm-up batch), ``--repeats`` rounds in
+   turn (round-robin, so load from other processes spreads over all rows), the best round kept.
+   Hooks on the network count the padded and real tokens it processes and its FLOPs (from the
+   model config, ``_peak.py``), and time the tokenizer and the network: each row gets its GFLOP/s,
+   its fraction of the CPU's peak (vector width x FMA units x clock) and its time shares;
+c. the profile of ``auto`` at its default batch sizes: tokenizing, network, the rest (pooling,
+   normalizing, sorting, copies), padding waste against ideal token-sorted batches, and 1 thread
+   against all threads;
+d. each backend at its default batch size runs the language-pair study (mono / cross / multi
+   mAP) on an XQuAD-R subset; deltas are against ``torch`` fp32 (the full-benchmark check that
+   decides ``auto`` is ``bench_study.py --compare-backends``).
 
-Run: ``LAREQA_DATA_DIR=/work/shared/data python benchmarks/bench_encoding.py``. Prints a table
+Run: ``LAREQA_DATA_DIR=/work/shared/data python benchmarks/bench_encoding.py``. Prints tables
 and writes JSON (``benchmarks/results/encoding.json`` by default).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, finish, machine, now, table, timed, versions
+from _peak import batch_flops, linear_flops_per_token, measured_gemm, peak
 
 
 def _texts(benchmark: str, languages: list[str], n_queries: int, n_docs: int) -> tuple[list[str], list[str]]:
@@ -37,29 +49,134 @@ def _texts(benchmark: str, languages: list[str], n_queries: int, n_docs: int) ->
     return queries, docs
 
 
-def _throughput(encode_q: Any, encode_d: Any, queries: list[str], docs: list[str]) -> dict[str, float]:
-    encode_q(queries[:8])
-    encode_d(docs[:8])
-    _, tq = timed(lambda: encode_q(queries))
-    _, td = timed(lambda: encode_d(docs))
-    return {"queries_per_s": len(queries) / tq, "docs_per_s": len(docs) / td, "queries_s": tq, "docs_s": td}
+class _Probe:
+    """While installed on an encoder's model: counts what its network computes (batches, padded and
+    real tokens, FLOPs) and times the tokenizer and the network."""
+
+    def __init__(self, model: Any, config: Any):
+        self.model, self.config = model, config
+        self.stats = {"batches": 0, "padded_tokens": 0, "real_tokens": 0, "flops": 0, "tokenize_s": 0.0,
+                      "network_s": 0.0}
+
+    def __enter__(self) -> _Probe:
+        # sentence-transformers calls the network's ``forward`` method itself (no module hooks run),
+        # so the probe wraps that method on the instance (signature kept for its keyword filtering)
+        self.net = net = self.model[0].auto_model
+        forward = net.forward
+
+        @functools.wraps(forward)
+        def timed_forward(*args: Any, **kwargs: Any) -> Any:
+            ids, mask = kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")
+            b, n = ids.shape
+            self.stats["batches"] += 1
+            self.stats["padded_tokens"] += b * n
+            self.stats["real_tokens"] += int(mask.sum()) if mask is not None else b * n
+            self.stats["flops"] += batch_flops(self.config, b, n)
+            start = time.perf_counter()
+            out = forward(*args, **kwargs)
+            self.stats["network_s"] += time.perf_counter() - start
+            return out
+
+        net.forward = timed_forward
+        preprocess = self.model.preprocess
+
+        def timed_preprocess(*a: Any, **k: Any) -> Any:
+            start = time.perf_counter()
+            out = preprocess(*a, **k)
+            self.stats["tokenize_s"] += time.perf_counter() - start
+            return out
+
+        self.model.preprocess = timed_preprocess  # instance attribute: what encode() calls
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        del self.net.forward
+        del self.model.preprocess
+
+
+def _measure(enc: Any, bs: int | None, queries: list[str], docs: list[str], config: Any) -> dict[str, Any]:
+    """Questions and candidates timed separately (after a warm-up batch), with the probe's counts."""
+    enc.encode_queries(queries[:8], bs)
+    enc.encode_docs(docs[:8], bs)
+    out: dict[str, Any] = {}
+    for kind, texts, fn in (("queries", queries, enc.encode_queries), ("docs", docs, enc.encode_docs)):
+        with _Probe(enc.model, config) as probe:
+            _, secs = timed(lambda fn=fn, texts=texts: fn(texts, bs))
+        out[kind] = {"s": secs, "per_s": len(texts) / secs, **probe.stats}
+    return out
+
+
+def _ideal_padding(model: Any, texts: list[str], kind: str, bs: int) -> dict[str, int]:
+    """Padded tokens if batches were sorted by token count (what length buckets could reach)."""
+    prompt = (model.prompts or {}).get(kind, "") if hasattr(model, "prompts") else ""
+    lengths = sorted((len(ids) for ids in model.tokenizer([prompt + t for t in texts], truncation=True,
+                                                           max_length=model.max_seq_length)["input_ids"]),
+                     reverse=True)
+    padded = sum(lengths[i] * len(lengths[i:i + bs]) for i in range(0, len(lengths), bs))
+    return {"ideal_padded_tokens": padded, "real_tokens": sum(lengths)}
+
+
+def _row(backend: str, bs: Any, m: dict[str, Any], pk: dict[str, Any], setup_s: float) -> dict[str, Any]:
+    q, d = m["queries"], m["docs"]
+    secs = q["s"] + d["s"]
+    gflops = (q["flops"] + d["flops"]) / secs / 1e9
+    precision = "bf16" if backend.endswith("bf16") else "fp32"
+    shares = {k: (q[k] + d[k]) / secs for k in ("tokenize_s", "network_s")}
+    return {"backend": backend, "batch_size": bs, "setup_s": setup_s,
+            "queries_per_s": q["per_s"], "docs_per_s": d["per_s"], "queries_s": q["s"], "docs_s": d["s"],
+            "queries": q, "docs": d, "gflops": gflops, "peak_precision": precision,
+            "fraction_of_peak": gflops / pk[f"{precision}_gflops"],
+            "share_tokenize": shares["tokenize_s"], "share_network": shares["network_s"],
+            "share_other": 1 - shares["tokenize_s"] - shares["network_s"],
+            "padding_share": 1 - (q["real_tokens"] + d["real_tokens"]) / (q["padded_tokens"] + d["padded_tokens"])}
+
+
+def _profile(args: argparse.Namespace, auto_enc: Any, auto_row: dict[str, Any], queries: list[str],
+             docs: list[str], config: Any, tmp: str) -> dict[str, Any]:
+    """Where the time of ``auto`` goes: tokenizing, network, the rest; padding; threads."""
+    import torch
+
+    from pyterrier_hybrid import DenseEncoder, VectorCache
+
+    q, d = auto_row["queries"], auto_row["docs"]
+    ideal = {"queries": _ideal_padding(auto_enc.model, queries, "query", auto_enc.query_batch_size),
+             "docs": _ideal_padding(auto_enc.model, docs, "document", auto_enc.batch_size)}
+    padding = {k: {"padded_tokens": m["padded_tokens"], "real_tokens": m["real_tokens"],
+                   "padding_share": 1 - m["real_tokens"] / m["padded_tokens"],
+                   "ideal_padded_tokens": ideal[k]["ideal_padded_tokens"],
+                   "ideal_padding_share": 1 - ideal[k]["real_tokens"] / ideal[k]["ideal_padded_tokens"]}
+               for k, m in (("queries", q), ("docs", d))}
+    one = DenseEncoder(args.model, backend=auto_enc.backend, threads=1, cache=VectorCache(Path(tmp) / "one-thread"))
+    m1 = _measure(one, None, queries, docs, config)
+    secs = q["s"] + d["s"]
+    return {"backend": auto_enc.backend, "batch_sizes": [auto_enc.query_batch_size, auto_enc.batch_size],
+            "total_s": secs, "tokenize_s": q["tokenize_s"] + d["tokenize_s"],
+            "network_s": q["network_s"] + d["network_s"],
+            "other_s": secs - q["tokenize_s"] - d["tokenize_s"] - q["network_s"] - d["network_s"],
+            "share_tokenize": auto_row["share_tokenize"], "share_network": auto_row["share_network"],
+            "share_other": auto_row["share_other"], "padding": padding,
+            "threads": {"all": torch.get_num_threads(), "all_s": secs, "one_s": m1["queries"]["s"] + m1["docs"]["s"],
+                        "speedup_all_over_one": (m1["queries"]["s"] + m1["docs"]["s"]) / secs}}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON record (also written to ``--out``)."""
     from pyterrier_hybrid.backends import BACKENDS, DEFAULT_BACKEND, default_batch_size, resolve_backend
+    from pyterrier_hybrid.cpu import cpu_features, cpu_record
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model spec or directory (default: the offline default)")
-    concrete = [b for b in BACKENDS if b != "auto"]
-    p.add_argument("--backends", default=",".join(concrete), help="comma-separated subset of " + ", ".join(BACKENDS)
+    p.add_argument("--backends", default="torch,torch-bf16,onnx,openvino,openvino-bf16",
+                   help="comma-separated subset of " + ", ".join(BACKENDS)
                    + " ('auto' is reported as the backend it resolves to on this CPU)")
-    p.add_argument("--batch-sizes", default="8,16,32,64", help="batch sizes timed per backend")
+    p.add_argument("--batch-sizes", default="16,32,64", help="batch sizes timed per backend")
+    p.add_argument("--repeats", type=int, default=2, help="rounds over all rows (round-robin); the best is kept")
     p.add_argument("--throughput-languages", default="ar,de,en,zh")
-    p.add_argument("--n-queries", type=int, default=600, help="questions timed (round-robin over the languages)")
-    p.add_argument("--n-docs", type=int, default=300, help="candidates timed")
+    p.add_argument("--n-queries", type=int, default=480, help="questions timed (round-robin over the languages)")
+    p.add_argument("--n-docs", type=int, default=240, help="candidates timed")
     p.add_argument("--map-languages", default="de,en,zh", help="XQuAD-R languages of the mAP check ('' to skip)")
     p.add_argument("--map-limit-queries", type=int, default=300, help="questions per language in the mAP check")
+    p.add_argument("--no-profile", action="store_true", help="skip the profile of 'auto' (shares, 1 thread)")
     p.add_argument("--out", type=Path, default=RESULTS / "encoding.json")
     args = p.parse_args(argv)
     auto = resolve_backend("auto")
@@ -75,30 +192,53 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"timing {len(queries)} questions and {len(docs)} candidates "
           f"({args.throughput_languages}), torch threads {torch.get_num_threads()}; 'auto' is {auto} on this CPU",
           flush=True)
+    pk, gemm = peak(cpu_features()), measured_gemm()
+    print(f"peak: {pk['cores']} cores x {pk['clock_ghz']:.2f} GHz x {pk['fp32']} fp32 / {pk['bf16']} bf16 FLOP/cycle "
+          f"= {pk['fp32_gflops']:.0f} / {pk['bf16_gflops']:.0f} GFLOP/s ({pk['basis']}); torch GEMM 1024: "
+          f"{gemm['fp32_gflops']:.0f} / {gemm['bf16_gflops']:.0f} GFLOP/s", flush=True)
 
     raw_model = load_model(args.model)
+    config = raw_model[0].auto_model.config
 
     def raw() -> dict[str, float]:
         with torch.inference_mode():
-            return _throughput(lambda t: raw_model.encode_query(t, normalize_embeddings=True),
-                               lambda t: raw_model.encode_document(t, normalize_embeddings=True), queries, docs)
+            enc_q = lambda t: raw_model.encode_query(t, normalize_embeddings=True)  # noqa: E731
+            enc_d = lambda t: raw_model.encode_document(t, normalize_embeddings=True)  # noqa: E731
+            enc_q(queries[:8])
+            enc_d(docs[:8])
+            _, tq = timed(lambda: enc_q(queries))
+            _, td = timed(lambda: enc_d(docs))
+        return {"queries_per_s": len(queries) / tq, "docs_per_s": len(docs) / td, "queries_s": tq, "docs_s": td}
 
     raw_before = raw()
     print(f"raw sentence-transformers fp32: {raw_before['queries_per_s']:.1f} q/s, "
           f"{raw_before['docs_per_s']:.1f} d/s", flush=True)
-    runs: list[dict[str, Any]] = []
+    best: dict[tuple[str, Any], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-enc-") as tmp:
-        encoders = {}
+        encoders, setup = {}, {}
         for backend in backends:
-            enc, setup_s = timed(lambda b=backend: DenseEncoder(args.model, backend=b, cache=VectorCache(Path(tmp) / b)))
-            encoders[backend] = enc
-            for bs in [*batch_sizes, None]:  # None: the backend's defaults for questions and candidates
-                r = _throughput(lambda t, e=enc, b=bs: e.encode_queries(t, b),
-                                lambda t, e=enc, b=bs: e.encode_docs(t, b), queries, docs)
-                bs = bs or f"default {enc.query_batch_size},{enc.batch_size}"
-                runs.append({"backend": backend, "batch_size": bs, "setup_s": setup_s, **r})
-                print(f"  {backend:<10} bs {bs:>3}: {r['queries_per_s']:7.1f} q/s {r['docs_per_s']:7.1f} d/s",
-                      flush=True)
+            encoders[backend], setup[backend] = timed(
+                lambda b=backend: DenseEncoder(args.model, backend=b, cache=VectorCache(Path(tmp) / b)))
+        for rep in range(args.repeats):
+            for backend, enc in encoders.items():
+                defaults = (enc.query_batch_size, enc.batch_size)
+                sizes: list[int | None] = [*batch_sizes]
+                if defaults[0] != defaults[1] or defaults[0] not in batch_sizes:
+                    sizes.append(None)  # None: the backend's defaults for questions and candidates
+                for bs in sizes:
+                    m = _measure(enc, bs, queries, docs, config)
+                    for kind in ("queries", "docs"):
+                        key = (backend, bs, kind)
+                        if key not in best or m[kind]["s"] < best[key]["s"]:
+                            best[key] = m[kind]
+                    print(f"  round {rep + 1} {backend:<14} bs {bs or 'default'!s:>7}: "
+                          f"{m['queries']['per_s']:7.1f} q/s {m['docs']['per_s']:7.1f} d/s", flush=True)
+        runs: list[dict[str, Any]] = []
+        for backend, enc in encoders.items():
+            for bs in dict.fromkeys(k[1] for k in best if k[0] == backend):
+                m = {kind: best[(backend, bs, kind)] for kind in ("queries", "docs")}
+                label = bs or f"default {enc.query_batch_size},{enc.batch_size}"
+                runs.append(_row(backend, label, m, pk, setup[backend]))
         raw_after = raw()
         base_q = (raw_before["queries_per_s"] + raw_after["queries_per_s"]) / 2
         base_d = (raw_before["docs_per_s"] + raw_after["docs_per_s"]) / 2
@@ -107,6 +247,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             r["speedup_docs"] = r["docs_per_s"] / base_d
             # the study encodes as many questions as candidates: harmonic mix of the two rates
             r["speedup_mixed"] = (1 / base_q + 1 / base_d) / (1 / r["queries_per_s"] + 1 / r["docs_per_s"])
+
+        def default_row(backend: str) -> dict[str, Any]:
+            enc = encoders[backend]
+            mine = [r for r in runs if r["backend"] == backend]
+            same = [r for r in mine if r["batch_size"] == enc.batch_size == enc.query_batch_size]
+            return (same or [r for r in mine if str(r["batch_size"]).startswith("default")])[0]
+
+        profile = None
+        if auto in encoders and not args.no_profile:
+            profile = _profile(args, encoders[auto], default_row(auto), queries, docs, config, tmp)
+            print(f"  profile of {auto}: tokenize {profile['share_tokenize']:.1%}, network {profile['share_network']:.1%}, "
+                  f"other {profile['share_other']:.1%}; {profile['threads']['all']} threads "
+                  f"{profile['threads']['speedup_all_over_one']:.2f} x the speed of 1", flush=True)
 
         quality: dict[str, dict[str, float]] = {}
         map_langs = [x for x in args.map_languages.split(",") if x]
@@ -117,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             s = res.summary().iloc[0]
             quality[backend] = {"mono_map": float(s["mono_map"]), "cross_map": float(s["cross_map"]),
                                 "multi_map": float(s["multi_map"]), "study_s": secs}
-            print(f"  mAP {backend:<10}: mono {s['mono_map']:.4f} cross {s['cross_map']:.4f} "
+            print(f"  mAP {backend:<14}: mono {s['mono_map']:.4f} cross {s['cross_map']:.4f} "
                   f"multi {s['multi_map']:.4f} ({secs:.0f}s)", flush=True)
     ref = quality.get("torch")
     for q in quality.values():
@@ -126,35 +279,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 q[f"delta_{k}"] = q[k] - ref[k]
             q["max_abs_delta"] = max(abs(q[f"delta_{k}"]) for k in ("mono_map", "cross_map", "multi_map"))
 
-    best = {}
-    for backend in backends:
-        mine = [r for r in runs if r["backend"] == backend]
-        best[backend] = max(mine, key=lambda r: r["speedup_mixed"])
+    best_bs = {b: max((r for r in runs if r["backend"] == b), key=lambda r: r["speedup_mixed"]) for b in backends}
     record = {
         "date": now(),
         "machine": machine(load_before),
+        "cpu": cpu_record(),
         "versions": versions(),
         "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "n_queries": len(queries), "n_docs": len(docs), "torch_threads": torch.get_num_threads(),
                        "default_backend": DEFAULT_BACKEND, "auto_resolves_to": auto,
                        "default_batch_sizes": {b: {k: default_batch_size(b, k) for k in ("query", "document")}
                                                for b in backends}},
+        "peak": {**pk, "measured_gemm_1024": gemm,
+                 "flops_per_token_linear": linear_flops_per_token(config)},
         "raw_sentence_transformers": {"before": raw_before, "after": raw_after,
                                       "queries_per_s": base_q, "docs_per_s": base_d},
         "runs": runs,
-        "best_batch_size": {b: r["batch_size"] for b, r in best.items()},
+        "best_batch_size": {b: r["batch_size"] for b, r in best_bs.items()},
+        "profile": profile,
         "quality": quality,
-        "target": {"speedup_min": 2.5, "max_abs_delta_map": 0.005},
+        "target": {"default_over_best_openvino_min": 0.95, "max_abs_delta_map": 0.005},
     }
-    rows = [["raw ST fp32 (bs 32)", "-", f"{base_q:.1f}", f"{base_d:.1f}", "1.00", "1.00", "1.00", "0 (ref.)"]]
+    ov = [r for r in runs if r["backend"].startswith("openvino")]
+    if auto in encoders and ov:
+        record["target"]["default_over_best_openvino"] = (default_row(auto)["speedup_mixed"]
+                                                          / max(r["speedup_mixed"] for r in ov))
+    rows = [["raw ST fp32 (bs 32)", "-", f"{base_q:.1f}", f"{base_d:.1f}", "1.00", "1.00", "1.00", "", "", "", "0 (ref.)"]]
     for r in runs:
         q = quality.get(r["backend"], {})
-        delta = f"{q['max_abs_delta']:.4f}" if "max_abs_delta" in q and str(r["batch_size"]).startswith("default") else ""
+        delta = f"{q['max_abs_delta']:.4f}" if "max_abs_delta" in q and r is default_row(r["backend"]) else ""
         rows.append([r["backend"], r["batch_size"], f"{r['queries_per_s']:.1f}", f"{r['docs_per_s']:.1f}",
-                     f"{r['speedup_queries']:.2f}", f"{r['speedup_docs']:.2f}", f"{r['speedup_mixed']:.2f}", delta])
+                     f"{r['speedup_queries']:.2f}", f"{r['speedup_docs']:.2f}", f"{r['speedup_mixed']:.2f}",
+                     f"{r['gflops']:.0f}", f"{r['fraction_of_peak']:.0%} {r['peak_precision']}",
+                     f"{r['share_tokenize']:.0%}/{r['share_network']:.0%}/{r['padding_share']:.0%}", delta])
     drift = raw_after["docs_per_s"] / raw_before["docs_per_s"]
-    text = table(["backend", "batch", "q/s", "d/s", "x q", "x d", "x mixed", "max |dmAP|"], rows)
-    return finish(record, args.out, text + f"\nraw ST drift (after / before, candidates): {drift:.2f}")
+    text = table(["backend", "batch", "q/s", "d/s", "x q", "x d", "x mixed", "GFLOP/s", "of peak",
+                  "tok/net/pad", "max |dmAP|"], rows)
+    text += f"\nraw ST drift (after / before, candidates): {drift:.2f}"
+    if "default_over_best_openvino" in record["target"]:
+        text += f"\ndefault ({auto}) / best OpenVINO (x mixed): {record['target']['default_over_best_openvino']:.3f}"
+    return finish(record, args.out, text)
+
 
 if __name__ == "__main__":
     main()

@@ -49,20 +49,35 @@ def test_bench_encoding_smoke(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     out = tmp_path / "enc.json"
     bench.main(["--model", str(tiny_model_dir), "--n-queries", "8", "--n-docs", "6", "--batch-sizes", "4,8",
                 "--throughput-languages", "de,zh", "--map-languages", "de", "--map-limit-queries", "3",
-                "--out", str(out)])
+                "--repeats", "1", "--out", str(out)])
     record = json.loads(out.read_text())
     assert {"date", "machine", "versions", "parameters", "raw_sentence_transformers", "runs", "quality"} <= set(record)
     assert isinstance(record["machine"]["cpu_flags"], list) and record["machine"]["cpu_model"]
     assert record["machine"]["cpu_kind"] in {"amx", "avx512-bf16", "avx512", "avx2", "baseline"}
-    assert record["parameters"]["auto_resolves_to"] in {"torch", "torch-bf16"}
-    backends = ["torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8"]
+    assert record["parameters"]["auto_resolves_to"] in {"torch", "torch-bf16", "openvino-bf16"}
+    assert record["cpu"]["kind"] == record["machine"]["cpu_kind"]
+    backends = ["torch", "torch-bf16", "onnx", "openvino", "openvino-bf16"]
     assert [(r["backend"], r["batch_size"]) for r in record["runs"] if isinstance(r["batch_size"], int)] == [
         (b, s) for b in backends for s in (4, 8)]
     assert [r["backend"] for r in record["runs"] if str(r["batch_size"]).startswith("default ")] == backends
     assert all(r["queries_per_s"] > 0 and r["docs_per_s"] > 0 and r["speedup_mixed"] > 0 for r in record["runs"])
+    for r in record["runs"]:  # the probe saw every batch: tokens, FLOPs, time shares
+        q = r["queries"]
+        assert q["batches"] == (-(-8 // r["batch_size"]) if isinstance(r["batch_size"], int) else 1)  # 8 questions
+        assert q["real_tokens"] <= q["padded_tokens"] and q["flops"] > 0 and 0 < q["network_s"] < q["s"]
+        assert 0 < r["share_network"] < 1 and 0 < r["share_tokenize"] < 1 and 0 <= r["padding_share"] < 1
+        assert 0 < r["fraction_of_peak"] and r["gflops"] > 0
+    peak = record["peak"]
+    assert peak["fp32_gflops"] == peak["cores"] * peak["clock_ghz"] * peak["fp32"] > 0 and peak["bf16"] >= peak["fp32"]
+    prof = record["profile"]
+    assert prof["backend"] == record["parameters"]["auto_resolves_to"] and prof["threads"]["one_s"] > 0
+    assert abs(prof["tokenize_s"] + prof["network_s"] + prof["other_s"] - prof["total_s"]) < 1e-9
+    for k in ("queries", "docs"):
+        assert prof["padding"][k]["ideal_padded_tokens"] <= prof["padding"][k]["padded_tokens"]
     assert set(record["quality"]) == set(backends)
     assert record["quality"]["torch"]["max_abs_delta"] == 0
     assert abs(record["quality"]["onnx"]["max_abs_delta"]) < 1e-3  # fp32 in both: same rankings up to rounding
+    assert abs(record["quality"]["openvino"]["max_abs_delta"]) < 1e-3
 
 
 def test_bench_training_smoke(tiny_model_dir, data_dir, tmp_path):
