@@ -108,8 +108,9 @@ def _table(rows: list[tuple[str, float, str]]) -> str:
     return "\n".join(lines)
 
 
-def _compare_backends(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
-    """The whole study (cold cache: encoding, scoring, measuring) once per backend."""
+def _compare_backends(args: argparse.Namespace, names: list[str], progress: Any = None) -> dict[str, Any]:
+    """The whole study (cold cache: encoding, scoring, measuring) once per backend; ``progress(runs)``
+    after each (so a long comparison cut short keeps what it measured)."""
     from pyterrier_hybrid import DenseEncoder, VectorCache, evaluate
 
     runs: dict[str, Any] = {}
@@ -126,19 +127,28 @@ def _compare_backends(args: argparse.Namespace, names: list[str]) -> dict[str, A
             print(f"  study with backend {requested} ({enc.backend}, batch {enc.batch_size}): {secs:.1f}s; "
                   f"mono {summary['mono_map']:.4f} cross {summary['cross_map']:.4f} multi {summary['multi_map']:.4f}",
                   flush=True)
-    first = next(iter(runs.values()))
-    for r in runs.values():
-        r["wall_ratio"] = r["study_s"] / first["study_s"]
-        r["delta"] = {k: r["summary"][k] - first["summary"][k] for k in ("mono_map", "cross_map", "multi_map")}
+        _ratios(runs)
+        if progress is not None:
+            progress(runs)
     return runs
 
 
+def _ratios(runs: dict[str, Any]) -> None:
+    """Wall time, process CPU time and mAP of every run against the first."""
+    first = next(iter(runs.values()))
+    for r in runs.values():
+        r["wall_ratio"] = r["study_s"] / first["study_s"]
+        r["cpu_ratio"] = r["study_cpu_s"] / first["study_cpu_s"]
+        r["delta"] = {k: r["summary"][k] - first["summary"][k] for k in ("mono_map", "cross_map", "multi_map")}
+
+
 def _compare_table(compare: dict[str, Any]) -> str:
-    lines = [f"{'backend':<22} {'batch':>5} {'study s':>9} {'x first':>8}  mono / cross / multi mAP (delta)", "-" * 96]
+    lines = [f"{'backend':<28} {'batch':>5} {'study s':>9} {'x first':>8} {'CPU x':>6}  mono / cross / multi mAP "
+             "(delta)", "-" * 110]
     for name, r in compare.items():
         s, d = r["summary"], r["delta"]
-        lines.append(f"{name + ' (' + r['backend'] + ')':<22} {r['batch_size']:>5} {r['study_s']:>9.1f} "
-                     f"{r['wall_ratio']:>8.3f}  " + " / ".join(f"{s[k]:.4f} ({d[k]:+.4f})"
+        lines.append(f"{name + ' (' + r['backend'] + ')':<28} {r['batch_size']:>5} {r['study_s']:>9.1f} "
+                     f"{r['wall_ratio']:>8.3f} {r['cpu_ratio']:>6.3f}  " + " / ".join(f"{s[k]:.4f} ({d[k]:+.4f})"
                                                           for k in ("mono_map", "cross_map", "multi_map")))
     return "\n".join(lines)
 
@@ -164,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.out or REPO / "benchmarks" / "results" / f"study_{args.benchmark}.json"
 
     from pyterrier_hybrid import DenseEncoder, VectorCache, evaluate
+    from pyterrier_hybrid.cpu import cpu_record
     from pyterrier_hybrid.study import load_languages
 
     load_before = os.getloadavg()
@@ -174,14 +185,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_docs = sum(len(d.docnos) for d in langs.values())
     print(f"{args.benchmark}: {len(names)} languages, {n_queries} questions, {n_docs} candidates", flush=True)
 
-    compare = _compare_backends(args, names) if args.compare_backends else None
+    if args.compare_only and not args.compare_backends:
+        p.error("--compare-only needs --compare-backends")
+
+    def compare_record(runs: dict[str, Any]) -> dict[str, Any]:
+        return {"date": now(), "machine": machine(load_before), "cpu": cpu_record(), "versions": versions(),
+                "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                               "languages": names, "n_queries": n_queries, "n_docs": n_docs},
+                "compare_backends": runs}
+
+    progress = (lambda runs: write_json(Path(out), compare_record(runs))) if args.compare_only else None
+    compare = _compare_backends(args, names, progress) if args.compare_backends else None
     if args.compare_only:
-        if compare is None:
-            p.error("--compare-only needs --compare-backends")
-        record = {"date": now(), "machine": machine(load_before), "versions": versions(),
-                  "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                                 "languages": names, "n_queries": n_queries, "n_docs": n_docs},
-                  "compare_backends": compare}
+        record = compare_record(compare)
         write_json(Path(out), record)
         print(_compare_table(compare))
         print(f"wrote {out}")
