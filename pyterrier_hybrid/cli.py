@@ -408,7 +408,8 @@ def _merge_parser(sub: Any) -> None:
     g.add_argument("--wise", type=float, metavar="LAMBDA",
                    help="WiSE-FT: (1 - LAMBDA) first + LAMBDA second (two --model: untuned, fine-tuned)")
     m.add_argument("--out", required=True, help="output model directory")
-    m.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    m.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier merge at --out (a directory with merge.json; never an input or any other directory)")
     m.set_defaults(fn=_cmd_merge)
 
 

@@ -102,6 +102,8 @@ def _load_dir(path: Path, device: str | None) -> SentenceTransformer:
 #: (a pooler that mean / CLS pooling of the hidden states never reads).
 _HEADS = ("lm_head.", "cls.", "qa_outputs.", "classifier.", "pre_classifier.")
 _OPTIONAL = ("pooler.",)
+#: Buffers older checkpoints stored that newer transformers rebuild (not parameters).
+_BUFFERS = ("position_ids", "token_type_ids")
 
 
 def _natural(name: str) -> list:
@@ -133,7 +135,8 @@ def _check_parameters(model: Any, path: Path) -> None:
         prefix = f"{getattr(auto, 'base_model_prefix', '')}."
         stored = {k.removeprefix(prefix) if prefix != "." else k for k in stored}
         expected = set(auto.state_dict())
-        unused = sorted((k for k in stored - expected if not k.startswith(_HEADS)), key=_natural)
+        unused = sorted((k for k in stored - expected if not k.startswith(_HEADS) and not k.endswith(_BUFFERS)),
+                        key=_natural)
         lacking = sorted((k for k in expected - stored if not k.startswith(_OPTIONAL)), key=_natural)
         if unused or lacking:
             what = (f"leaves unused {len(unused)} of its parameters ({', '.join(unused[:2])}, ...)" if unused else

