@@ -13,7 +13,7 @@ import secrets
 import warnings
 from pathlib import Path
 
-__all__ = ["FILES_RECORD", "UNRECORDED", "BuiltModelWarning", "check_files", "record_files", "set_aside"]
+__all__ = ["FILES_RECORD", "UNRECORDED", "BuiltModelWarning", "check_files", "record_files", "set_aside", "usable"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,16 @@ def check_files(model_dir: str | os.PathLike) -> str | None:
             return f"{name} differs from what was built (digest)"
     _CHECKED[str(model_dir)] = state
     return None
+
+
+def usable(model_dir: Path) -> bool:
+    """Whether a built model can be used as it is: whole, or built before the record existed where it
+    cannot be rebuilt (a read-only home: used unchecked, as before)."""
+    problem = check_files(model_dir)
+    if problem == UNRECORDED and not os.access(model_dir.parent, os.W_OK):
+        log.warning("%s cannot be checked (%s) and the home is read-only: used as it is", model_dir, problem)
+        return True
+    return problem is None
 
 
 def set_aside(model_dir: Path, problem: str) -> None:

