@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -114,12 +115,37 @@ class VectorCache:
         ids = np.asarray(ids)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         digest = checksum(ids, vectors)
+        self._set_aside_if_unreadable(self.path(key))
         DenseIndex.build(self.path(key), ids, vectors, metadata={**metadata, "checksum": digest}, overwrite=True)
         _VERIFIED[str(self.path(key))] = digest
+
+    @staticmethod
+    def _set_aside_if_unreadable(path: Path) -> None:
+        """Remove an entry whose ``pt_meta.json`` cannot be read, so that it can be rebuilt (a dense
+        index refuses to replace what it does not recognise; the cache owns its entries)."""
+        from .index.storage import _is_dense_index
+
+        if not path.is_dir() or _is_dense_index(path):
+            return
+        with locked(path):
+            if path.is_dir() and not _is_dense_index(path):
+                aside = path.with_name(f".{path.name}.{os.getpid()}.damaged")
+                path.rename(aside)
+                shutil.rmtree(aside, ignore_errors=True)
 
     def check_writable(self) -> None:
         """Fail now, with a clear message, if entries could not be stored later."""
         ensure_writable_dir(self.root, what="cache directory")
+
+    def check_usable(self) -> None:
+        """Fail now if entries will have to be stored but cannot: the cache is not writable and holds
+        no entry. A read-only cache with entries is used; a missing entry fails before it is encoded."""
+        try:
+            self.check_writable()
+        except ValueError:
+            if self.root.is_dir() and any(self.root.iterdir()):
+                return
+            raise
 
     def get_or_encode(
         self,
@@ -132,6 +158,7 @@ class VectorCache:
         """Cached vectors of ``ids`` if present, else ``encode(texts)``, stored for next time."""
         vectors = self.get(key, ids)
         if vectors is None:
+            self.check_writable()  # before the encoding, which may take long
             vectors = encode(texts)
             self.put(key, ids, vectors, metadata)
         return vectors

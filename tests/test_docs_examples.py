@@ -51,10 +51,10 @@ def test_every_substitution_still_matches_a_block():
 
 
 @pytest.mark.parametrize(("doc", "index", "code"), [pytest.param(*b, id=f"{b[0]}#{b[1]}") for b in _blocks()])
-def test_python_block_runs(doc, index, code, tiny_model_dir, tmp_path, monkeypatch):
+def test_python_block_runs(doc, index, code, tiny_model_dir, session_home, tmp_path, monkeypatch):
     for old, new in SMALL.get((doc, index), []):
         assert old in code, f"{doc} block {index} changed: update SMALL in {__file__}"
         code = code.replace(old, new)
     monkeypatch.chdir(tmp_path)  # runs/... of the examples land here
-    monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(Path.home() / ".cache" / "pyterrier_hybrid"))
+    monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(session_home))  # built models shared by the blocks
     exec(compile(code, f"{doc}#python{index}", "exec"), {"__name__": "__docs__", "TINY": str(tiny_model_dir)})

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+from ..fs import read_json
 from ..train_config import TrainConfig, describe_differences
 from ..training import CONFIG_NAME, LOG_NAME, kept_checkpoint, train
 
@@ -24,13 +26,14 @@ def train_root(out: str | Path, train_source: Any) -> Path:
     return Path(out) / f"train-{slug}"
 
 
-def finished(run_dir: Path, config: TrainConfig, train_source: Any) -> bool:
+def finished(run_dir: Path, config: TrainConfig, train_source: Any, model: Any = None) -> bool:
     """Whether ``run_dir`` holds a finished model trained from ``train_source`` with ``config``
-    (precision resolved for this machine); raises if it holds one trained otherwise."""
+    (precision resolved for this machine) and, given ``model`` (the base: a spec or a loaded model),
+    from that base (its fingerprint); raises if it holds one trained otherwise."""
     cfg_path = run_dir / CONFIG_NAME
     if not (run_dir / "model" / "modules.json").is_file() or not cfg_path.is_file():
         return False
-    recorded = json.loads(cfg_path.read_text())
+    recorded = read_json(cfg_path)
     if "result" not in recorded:
         return False
     diff = TrainConfig.from_json(recorded.get("options", {})).differences(config.resolved())
@@ -40,12 +43,44 @@ def finished(run_dir: Path, config: TrainConfig, train_source: Any) -> bool:
     if diff:
         raise ValueError(f"{run_dir} holds a model trained with other options ({describe_differences(diff)}); "
                          f"use another --out")
+    base = (recorded.get("model") or {}).get("fingerprint")
+    if model is not None and base is not None and base != base_fingerprint(model, config.prompts):
+        spec = (recorded.get("model") or {}).get("spec")
+        raise ValueError(f"{run_dir} holds a model trained from another base model ({spec or 'a model'}, "
+                         f"fingerprint {base[:12]}) than {model if isinstance(model, (str, Path)) else 'the one given'}"
+                         f"; use another --out")
     return True
+
+
+_BASE_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def base_fingerprint(model: Any, prompts: Any = None) -> str:
+    """The fingerprint :func:`~pyterrier_hybrid.training.train` records for base ``model`` (a spec,
+    loaded once per process, or a SentenceTransformer) with the ``prompts`` option applied."""
+    from ..models import load_model, model_fingerprint, resolve_prompts
+
+    prompts = resolve_prompts(prompts)
+    if not isinstance(model, (str, os.PathLike)):
+        saved = model.prompts
+        try:
+            if prompts is not None:
+                model.prompts = prompts
+            return model_fingerprint(model)
+        finally:
+            model.prompts = saved
+    path = Path(model).expanduser()
+    files = sorted(path.rglob("*.safetensors")) if path.is_dir() else []  # a changed directory is hashed again
+    key = (str(model), json.dumps(prompts, sort_keys=True), *((str(f), f.stat().st_mtime_ns, f.stat().st_size)
+                                                              for f in files))
+    if key not in _BASE_FINGERPRINTS:
+        _BASE_FINGERPRINTS[key] = model_fingerprint(load_model(model, prompts=prompts))
+    return _BASE_FINGERPRINTS[key]
 
 
 def training_record(run_dir: Path) -> dict[str, Any]:
     """What a finished run reports: steps, best / kept checkpoint, validation losses, seconds."""
-    cfg = json.loads((run_dir / CONFIG_NAME).read_text())
+    cfg = read_json(run_dir / CONFIG_NAME)
     lines = [json.loads(line) for line in (run_dir / LOG_NAME).read_text().splitlines() if line.strip()]
     steps = [x for x in lines if "loss" in x]
     evals = [x for x in lines if "eval_loss" in x]
@@ -65,7 +100,7 @@ def train_or_reuse(model: Any, train_source: Any, run_dir: Path, config: TrainCo
     """Train into ``run_dir`` unless it holds a finished model trained with the same options (then
     reuse it); resume from the last checkpoint of an interrupted run. Returns the training record
     (model path, steps, best checkpoint and validation loss, training seconds)."""
-    if finished(run_dir, config, train_source):
+    if finished(run_dir, config, train_source, model):
         log.warning("%s: trained already, reusing %s", label, run_dir / "model")
     else:
         resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("checkpoint-*"))
