@@ -221,8 +221,7 @@ def onnx_model_path(model: Any, fingerprint: str, backend: str = "onnx", *, cach
     if not backend.startswith("onnx"):
         raise BackendError(f"{backend!r} is not an ONNX backend")
     _require_onnx()
-    root = Path(cache_dir) if cache_dir is not None else home_dir() / "backends"
-    folder = root / f"{fingerprint[:32]}-r{_RECIPE}"
+    folder = _cache_folder(cache_dir, fingerprint, f"r{_RECIPE}")
     fp32 = folder / "model.onnx"
     names = _input_names(model)
     if not fp32.exists():
@@ -301,8 +300,7 @@ def openvino_model_path(model: Any, fingerprint: str, *, cache_dir: str | os.Pat
     """The cached OpenVINO IR (``model.xml`` + ``model.bin``, fp32 weights) of ``model``, converted
     on first use and again when the cached files are damaged."""
     _require_openvino()
-    root = Path(cache_dir) if cache_dir is not None else home_dir() / "backends"
-    folder = root / f"{fingerprint[:32]}-openvino-r{_OV_RECIPE}"
+    folder = _cache_folder(cache_dir, fingerprint, f"openvino-r{_OV_RECIPE}")
     if folder.exists() and not _ov_files_ok(folder):
         with locked(folder):
             if folder.exists() and not _ov_files_ok(folder):
@@ -315,6 +313,12 @@ def openvino_model_path(model: Any, fingerprint: str, *, cache_dir: str | os.Pat
                     log.warning("converting the model to OpenVINO (once; cached in %s)", folder)
                 _convert_openvino(model, fingerprint, tmp)
     return folder / "model.xml"
+
+
+def _cache_folder(cache_dir: str | os.PathLike | None, fingerprint: str, recipe: str) -> Path:
+    """Where an exported model of ``fingerprint`` is cached: ``<cache_dir or home/backends>/<fp>-<recipe>``."""
+    root = Path(cache_dir) if cache_dir is not None else home_dir() / "backends"
+    return root / f"{fingerprint[:32]}-{recipe}"
 
 
 def _convert_openvino(model: Any, fingerprint: str, out: Path) -> None:

@@ -80,3 +80,21 @@ def tiny_model_dir(default_model_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "model"
     model.save(str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def perturbed_tiny_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with every weight perturbed (seed 1): another model of the same architecture, for
+    plumbing only (merging arithmetic, another base model)."""
+    import torch
+
+    from pyterrier_hybrid import load_model
+
+    other = load_model(str(tiny_model_dir))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn_like(p))
+    path = tmp_path_factory.mktemp("perturbed-tiny") / "model"
+    other.save(str(path))
+    return path

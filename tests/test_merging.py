@@ -12,16 +12,9 @@ from pyterrier_hybrid.cli import main
 
 
 @pytest.fixture(scope="module")
-def two_models(tiny_model_dir, tmp_path_factory):
+def two_models(tiny_model_dir, perturbed_tiny_model_dir):
     """The tiny model and a perturbed copy of it (plumbing: the arithmetic, not rankings)."""
-    other = load_model(str(tiny_model_dir))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(torch.randn_like(p))
-    path = tmp_path_factory.mktemp("perturbed") / "model"
-    other.save(str(path))
-    return str(tiny_model_dir), str(path)
+    return str(tiny_model_dir), str(perturbed_tiny_model_dir)
 
 
 def test_wise_interpolates_every_parameter(two_models, tmp_path):

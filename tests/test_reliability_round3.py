@@ -33,18 +33,9 @@ def subset(data_dir):
 
 
 @pytest.fixture(scope="module")
-def other_tiny(tiny_model_dir, tmp_path_factory) -> Path:
-    """The tiny model with every weight perturbed: another base model of the same architecture."""
-    from pyterrier_hybrid import load_model
-
-    other = load_model(str(tiny_model_dir))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(torch.randn_like(p))
-    path = tmp_path_factory.mktemp("other-tiny") / "model"
-    other.save(str(path))
-    return path
+def other_tiny(perturbed_tiny_model_dir) -> Path:
+    """Another base model of the same architecture (the perturbed tiny model)."""
+    return perturbed_tiny_model_dir
 
 
 def _log(path: Path) -> list[dict]:
