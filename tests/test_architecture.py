@@ -19,7 +19,7 @@ LAYERS = {
     "train_data": 6, "train_views": 6, "train_plan": 6, "run_dir": 6, "sampler": 6, "train_config": 6, "train_log": 6, "training": 6,
     "lora": 6, "model_card": 6, "losses": 6,
     "experiments": 7,
-    "cli": 8, "__main__": 8, "__init__": 8,
+    "cli": 8, "cli_options": 8, "cli_evaluate": 8, "cli_train": 8, "cli_models": 8, "__main__": 8, "__init__": 8,
 }
 
 
