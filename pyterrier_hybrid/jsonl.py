@@ -34,7 +34,7 @@ def read_jsonl(path: str | os.PathLike, *, expected: str = "a JSON object",
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.rstrip("\r\n"))  # so a column is one of this line
             except json.JSONDecodeError as e:
                 raise error(f"{where}: not valid JSON ({e.msg} at column {e.colno}); expected {expected}") from e
             if not isinstance(obj, dict):
