@@ -34,6 +34,53 @@ def _vectors(n: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _overwrite_non_index_dir(work: Path, vecs: np.ndarray) -> dict[str, Any]:
+    """Whether each writer's ``overwrite`` keeps a directory that holds no index (here: a note)."""
+    import pyterrier_dr
+
+    from pyterrier_hybrid import DenseIndex
+
+    notes = work / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    pyterrier_dr.FlexIndex(str(notes), verbose=False).indexer(mode="overwrite").index(
+        [{"docno": "a", "doc_vec": vecs[0]}, {"docno": "b", "doc_vec": vecs[1]}])
+    theirs_kept = (notes / "todo.txt").exists()
+    shutil.rmtree(notes)
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    try:
+        DenseIndex.build(notes, ["a", "b"], vecs[:2], overwrite=True)
+        ours = "overwritten"
+    except ValueError as e:
+        ours = f"refused: {e}"
+    return {"pyterrier_dr_kept_the_file": theirs_kept, "ours": ours,
+            "ours_kept_the_file": (notes / "todo.txt").exists()}
+
+
+def _failed_input_leaves(work: Path, vecs: np.ndarray) -> dict[str, Any]:
+    """What each writer leaves at the path when its input fails after ten documents (None: nothing)."""
+    import pyterrier_dr
+
+    from pyterrier_hybrid import DenseIndex
+
+    def failing() -> Any:
+        for i in range(10):
+            yield {"docno": f"x{i}", "doc_vec": vecs[i]}
+        raise RuntimeError("upstream failure")
+
+    left = {}
+    for name, write in (("pyterrier_dr", lambda p: pyterrier_dr.FlexIndex(str(p), verbose=False).index(failing())),
+                        ("ours", lambda p: DenseIndex(p).indexer().index(failing()))):
+        path = work / f"fail-{name}"
+        try:
+            write(path)
+        except RuntimeError:
+            pass
+        left[name] = sorted(p.name for p in path.iterdir()) if path.exists() else None
+    return left
+
+
 def writing(work: Path, n: int) -> dict[str, Any]:
     import pyterrier_dr
 
@@ -62,38 +109,8 @@ def writing(work: Path, n: int) -> dict[str, Any]:
             [{"docno": "only", "doc_vec": vecs[0]}]), work / "one-theirs"),
         "ours": one_doc(lambda p: DenseIndex.build(p, ["only"], vecs[:1]), work / "one-ours"),
     }
-    notes = work / "notes"
-    notes.mkdir()
-    (notes / "todo.txt").write_text("keep me")
-    pyterrier_dr.FlexIndex(str(notes), verbose=False).indexer(mode="overwrite").index(
-        [{"docno": "a", "doc_vec": vecs[0]}, {"docno": "b", "doc_vec": vecs[1]}])
-    theirs_kept = (notes / "todo.txt").exists()
-    shutil.rmtree(notes)
-    notes.mkdir()
-    (notes / "todo.txt").write_text("keep me")
-    try:
-        DenseIndex.build(notes, ["a", "b"], vecs[:2], overwrite=True)
-        ours = "overwritten"
-    except ValueError as e:
-        ours = f"refused: {e}"
-    out["overwrite_non_index_dir"] = {"pyterrier_dr_kept_the_file": theirs_kept, "ours": ours,
-                                      "ours_kept_the_file": (notes / "todo.txt").exists()}
-
-    def failing() -> Any:
-        for i in range(10):
-            yield {"docno": f"x{i}", "doc_vec": vecs[i]}
-        raise RuntimeError("upstream failure")
-
-    left = {}
-    for name, write in (("pyterrier_dr", lambda p: pyterrier_dr.FlexIndex(str(p), verbose=False).index(failing())),
-                        ("ours", lambda p: DenseIndex(p).indexer().index(failing()))):
-        path = work / f"fail-{name}"
-        try:
-            write(path)
-        except RuntimeError:
-            pass
-        left[name] = sorted(p.name for p in path.iterdir()) if path.exists() else None
-    out["failed_input_leaves"] = left
+    out["overwrite_non_index_dir"] = _overwrite_non_index_dir(work, vecs)
+    out["failed_input_leaves"] = _failed_input_leaves(work, vecs)
     return out
 
 

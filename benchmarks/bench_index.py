@@ -50,8 +50,7 @@ def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000, help="documents")
     p.add_argument("--dim", type=int, default=384)
@@ -64,14 +63,52 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--n-probe", default="8,32,128", help="IVF query-time n_probe values")
     p.add_argument("--backends", default="exact,hnsw,ivf")
     p.add_argument("--out", type=Path, default=RESULTS / "index.json")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def _settings(args: argparse.Namespace) -> list[tuple[str, dict[str, int]]]:
+    """The (method, parameters) settings measured: exact, then HNSW per ef_search, IVF per n_probe."""
+    def params(text: str) -> dict[str, int]:
+        return {k: int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv)}
+
+    settings: list[tuple[str, dict[str, int]]] = [("exact", {})]
+    settings += [("hnsw", {**params(args.hnsw), "ef_search": int(e)}) for e in args.ef_search.split(",") if e]
+    settings += [("ivf", {**params(args.ivf), "n_probe": int(e)}) for e in args.n_probe.split(",") if e]
+    wanted = args.backends.split(",")
+    return [(b, kw) for b, kw in settings if b in wanted]
+
+
+def _measure(index: Any, directory: Path, backend: str, kw: dict[str, int], topics: Any, k: int, flat_s: float,
+             flat_mb: float, exact_top: Any) -> tuple[dict[str, Any], Any]:
+    """One setting: build (or load) its structure, search all topics; its record and its top k per query."""
+    retr = index.retriever(method=backend, num_results=k, **kw)
+    rss_before = _peak_rss_mb()
+    info, build_s = timed(retr.ann_info) if backend != "exact" else (None, 0.0)
+    built_now = info is not None and info["build_seconds"] >= build_s * 0.5  # not loaded from disk
+    retr.transform(topics.iloc[:8])  # warm-up (loads the structure)
+    res, search_s = timed(lambda r=retr: r.transform(topics))
+    top = res.sort_values(["qid", "rank"]).groupby("qid", sort=False)["docno"].apply(list)
+    top = top.reindex(topics.qid)
+    exact_top = top if backend == "exact" else exact_top
+    recall = (float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top, exact_top, strict=True)]))
+              if exact_top is not None else None)
+    ann_mb = sum(_dir_mb(d) for d in (directory / "ann").glob(f"{backend}_*")) if info else 0.0
+    return {
+        "backend": backend, "params": {**(info or {}).get("build_params", {}), **kw},
+        "build_s": flat_s + (info["build_seconds"] if info else 0.0), "ann_build_s": info["build_seconds"] if info else 0.0,
+        "built_in_this_setting": built_now, "disk_mb": flat_mb + ann_mb,
+        "peak_rss_growth_mb": max(_peak_rss_mb() - rss_before, 0.0), "queries_per_s": len(topics) / search_s,
+        f"recall@{k}": recall,
+    }, top
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+    args = _parse(argv)
     load_before = os.getloadavg()
     import pandas as pd
 
     from pyterrier_hybrid import DenseIndex
-
-    def params(text: str) -> dict[str, int]:
-        return {k: int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv)}
 
     docs, queries = synthetic(args.n, args.queries, args.dim, args.decay)
     docnos = np.char.add("d", np.arange(args.n).astype(str))
@@ -83,34 +120,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         index, flat_s = timed(lambda: DenseIndex.build(Path(tmp) / "idx", docnos, docs))
         flat_mb = _dir_mb(Path(tmp) / "idx")
         exact_top = None
-        settings = [("exact", {})]
-        settings += [("hnsw", {**params(args.hnsw), "ef_search": int(e)}) for e in args.ef_search.split(",") if e]
-        settings += [("ivf", {**params(args.ivf), "n_probe": int(e)}) for e in args.n_probe.split(",") if e]
-        wanted = args.backends.split(",")
-        for backend, kw in [(b, kw) for b, kw in settings if b in wanted]:
-            retr = index.retriever(method=backend, num_results=args.k, **kw)
-            rss_before = _peak_rss_mb()
-            info, build_s = timed(retr.ann_info) if backend != "exact" else (None, 0.0)
-            built_now = info is not None and info["build_seconds"] >= build_s * 0.5  # not loaded from disk
-            retr.transform(topics.iloc[:8])  # warm-up (loads the structure)
-            res, search_s = timed(lambda r=retr: r.transform(topics))
-            top = res.sort_values(["qid", "rank"]).groupby("qid", sort=False)["docno"].apply(list)
-            top = top.reindex(topics.qid)
-            if backend == "exact":
-                exact_top = top
-            recall = (float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(top, exact_top, strict=True)]))
-                      if exact_top is not None else None)
-            ann_mb = sum(_dir_mb(d) for d in (Path(tmp) / "idx" / "ann").glob(f"{backend}_*")) if info else 0.0
+        for backend, kw in _settings(args):
+            r, top = _measure(index, Path(tmp) / "idx", backend, kw, topics, args.k, flat_s, flat_mb, exact_top)
+            exact_top = top if backend == "exact" else exact_top
             query_param = {"hnsw": "ef_search", "ivf": "n_probe"}.get(backend)
             name = f"{backend} {query_param}={kw[query_param]}" if query_param else backend
-            results[name] = {
-                "backend": backend, "params": {**(info or {}).get("build_params", {}), **kw},
-                "build_s": flat_s + (info["build_seconds"] if info else 0.0), "ann_build_s": info["build_seconds"] if info else 0.0,
-                "built_in_this_setting": built_now, "disk_mb": flat_mb + ann_mb,
-                "peak_rss_growth_mb": max(_peak_rss_mb() - rss_before, 0.0), "queries_per_s": len(topics) / search_s,
-                f"recall@{args.k}": recall,
-            }
-            r = results[name]
+            results[name] = r
+            recall = r[f"recall@{args.k}"]
             rows.append([name, f"{r['build_s']:.1f}", f"{r['disk_mb']:.0f}", f"{r['peak_rss_growth_mb']:.0f}",
                          f"{r['queries_per_s']:.1f}", "-" if recall is None else f"{recall:.4f}"])
             print(f"  {rows[-1]}", flush=True)

@@ -153,8 +153,7 @@ def _compare_table(compare: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="xquad-r", choices=["xquad-r", "mlqa-r"])
     p.add_argument("--languages", default=None, help="comma-separated (default: all of the benchmark)")
@@ -171,22 +170,121 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--model", default=None, help="model spec or directory (default: the offline default)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/study_<benchmark>.json)")
     args = p.parse_args(argv)
-    out = args.out or REPO / "benchmarks" / "results" / f"study_{args.benchmark}.json"
-
-    from pyterrier_hybrid import DenseEncoder, VectorCache, evaluate
-    from pyterrier_hybrid.cpu import cpu_record
-    from pyterrier_hybrid.study import load_languages
-
-    load_before = os.getloadavg()
-    languages = [s.strip() for s in args.languages.split(",") if s.strip()] if args.languages else None
-    langs = load_languages(args.benchmark, languages, limit_queries=args.limit_queries)
-    names = list(langs)
-    n_queries = sum(len(d.qids) for d in langs.values())
-    n_docs = sum(len(d.docnos) for d in langs.values())
-    print(f"{args.benchmark}: {len(names)} languages, {n_queries} questions, {n_docs} candidates", flush=True)
-
     if args.compare_only and not args.compare_backends:
         p.error("--compare-only needs --compare-backends")
+    return args
+
+
+def _languages(args: argparse.Namespace) -> tuple[dict[str, Any], int, int]:
+    """The benchmark's selected languages, with their numbers of questions and candidates (printed)."""
+    from pyterrier_hybrid.study import load_languages
+
+    languages = [s.strip() for s in args.languages.split(",") if s.strip()] if args.languages else None
+    langs = load_languages(args.benchmark, languages, limit_queries=args.limit_queries)
+    n_queries = sum(len(d.qids) for d in langs.values())
+    n_docs = sum(len(d.docnos) for d in langs.values())
+    print(f"{args.benchmark}: {len(langs)} languages, {n_queries} questions, {n_docs} candidates", flush=True)
+    return langs, n_queries, n_docs
+
+
+def _encode_floor(encoder: Any, langs: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """a. the floor: every text encoded once, no cache involved; the candidate vectors and the times."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    dvecs: dict[str, np.ndarray] = {}
+    encode_queries_s = encode_docs_s = 0.0
+    for lang, data in langs.items():
+        _, s = timed(lambda data=data: encoder.encode_queries(data.queries))
+        encode_queries_s += s
+        texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
+        dvecs[lang], s = timed(lambda texts=texts: encoder.encode_docs(texts))
+        encode_docs_s += s
+        print(f"  encoded {lang}", flush=True)
+    times = {"encode_only_s": time.perf_counter() - t0, "encode_only_queries_s": encode_queries_s,
+             "encode_only_docs_s": encode_docs_s, "encode_only_cpu_s": time.process_time() - c0}
+    print(f"encode_only: {times['encode_only_s']:.1f}s", flush=True)
+    return dvecs, times
+
+
+def _study(encoder: Any, args: argparse.Namespace, names: list[str]) -> tuple[Any, dict[str, float]]:
+    """b. the study, cold cache then warm cache: its result and times."""
+    from pyterrier_hybrid import evaluate
+
+    kw = {"benchmark": args.benchmark, "languages": names, "limit_queries": args.limit_queries, "verbose": False}
+    c0 = time.process_time()
+    result, study_s = timed(lambda: evaluate(encoder, **kw))
+    study_cpu_s = time.process_time() - c0
+    print(f"study (cold cache): {study_s:.1f}s", flush=True)
+    _, warm_s = timed(lambda: evaluate(encoder, **kw))
+    print(f"study (warm cache): {warm_s:.1f}s", flush=True)
+    return result, {"study_s": study_s, "study_cpu_s": study_cpu_s, "warm_s": warm_s}
+
+
+def _print_report(record: dict[str, Any], load_before: tuple[float, float, float], out: Path) -> None:
+    times, ratios, base = record["times"], record["ratios"], record["baseline"]
+    rows = [
+        ("encode_only (queries + candidates once)", times["encode_only_s"], "the floor"),
+        ("study, cold cache (evaluate)", times["study_s"], f"{ratios['study_over_encode_only']:.3f} x encode_only"),
+        ("study / encode_only in process CPU time", times["study_cpu_s"],
+         f"{ratios['study_over_encode_only_cpu']:.3f} (CPU {times['encode_only_cpu_s']:.0f}s vs "
+         f"{times['study_cpu_s']:.0f}s)"),
+        ("  of which encoding (cold - warm)", times["study_encoding_s"], ""),
+        ("  of which scoring+measuring (warm run)", times["study_scoring_measuring_s"], "includes cache reads"),
+        ("per-pair pt.Experiment (extrapolated)", times["per_pair_experiment_s"],
+         f"{ratios['per_pair_experiment_over_study']:.2f} x study"),
+        ("  index build + docs encoded once", base["index_build_s"] + times["encode_only_docs_s"], ""),
+        (f"  {base['n_pair_settings']} pairs: mean {base['pair_mean_s']:.2f}s x n", base["extrapolated_pairs_s"],
+         f"timed {len(base['timed_pairs'])} pairs"),
+        (f"  {base['n_multi_settings']} multi: per-query x {base['total_multi_queries']}",
+         base["extrapolated_multi_s"], f"timed {base['timed_multi']['n_queries']} queries"),
+    ]
+    print()
+    print(_table(rows))
+    print(f"extrapolation: {EXTRAPOLATION}")
+    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, "
+          f"load {load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
+    print(f"summary: {record['study_summary']}")
+    if record.get("compare_backends"):
+        print(_compare_table(record["compare_backends"]))
+    print(f"wrote {out}")
+
+
+def _times(floor: dict[str, float], study: dict[str, float], load_s: float, fingerprint_s: float,
+           per_pair_s: float) -> tuple[dict[str, float], dict[str, float]]:
+    """The record's times and ratios."""
+    study_s, warm_s = study["study_s"], study["warm_s"]
+    times = {
+        "model_load_s": load_s,
+        "fingerprint_s": fingerprint_s,
+        "encode_only_s": floor["encode_only_s"],
+        "encode_only_queries_s": floor["encode_only_queries_s"],
+        "encode_only_docs_s": floor["encode_only_docs_s"],
+        "study_s": study_s,
+        "encode_only_cpu_s": floor["encode_only_cpu_s"],
+        "study_cpu_s": study["study_cpu_s"],
+        "study_encoding_s": max(study_s - warm_s, 0.0),
+        "study_scoring_measuring_s": warm_s,
+        "per_pair_experiment_s": per_pair_s,
+    }
+    ratios = {
+        "study_over_encode_only": study_s / floor["encode_only_s"],
+        # CPU time of this process: robust to other load on a shared machine
+        "study_over_encode_only_cpu": study["study_cpu_s"] / floor["encode_only_cpu_s"],
+        "per_pair_experiment_over_study": per_pair_s / study_s,
+    }
+    return times, ratios
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+    args = _parse(argv)
+    out = args.out or REPO / "benchmarks" / "results" / f"study_{args.benchmark}.json"
+
+    from pyterrier_hybrid import DenseEncoder, VectorCache
+    from pyterrier_hybrid.cpu import cpu_record
+
+    load_before = os.getloadavg()
+    langs, n_queries, n_docs = _languages(args)
+    names = list(langs)
 
     def compare_record(runs: dict[str, Any]) -> dict[str, Any]:
         return {"date": now(), "machine": machine(load_before), "cpu": cpu_record(), "versions": versions(),
@@ -208,54 +306,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         encoder, load_s = timed(lambda: DenseEncoder(args.model, backend=args.backend, batch_size=args.batch_size,
                                                       cache=VectorCache(tmp / "vectors")))
         _, fingerprint_s = timed(lambda: encoder.fingerprint)
-
-        # a. the floor: every text encoded once, no cache involved
-        t0, c0 = time.perf_counter(), time.process_time()
-        dvecs: dict[str, np.ndarray] = {}
-        encode_queries_s = encode_docs_s = 0.0
-        for lang, data in langs.items():
-            _, s = timed(lambda data=data: encoder.encode_queries(data.queries))
-            encode_queries_s += s
-            texts = [encoder.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
-            dvecs[lang], s = timed(lambda texts=texts: encoder.encode_docs(texts))
-            encode_docs_s += s
-            print(f"  encoded {lang}", flush=True)
-        encode_only_s, encode_only_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        print(f"encode_only: {encode_only_s:.1f}s", flush=True)
-
-        # b. the study, cold cache then warm cache
-        kw = {"benchmark": args.benchmark, "languages": names, "limit_queries": args.limit_queries, "verbose": False}
-        c0 = time.process_time()
-        result, study_s = timed(lambda: evaluate(encoder, **kw))
-        study_cpu_s = time.process_time() - c0
-        print(f"study (cold cache): {study_s:.1f}s", flush=True)
-        _, warm_s = timed(lambda: evaluate(encoder, **kw))
-        print(f"study (warm cache): {warm_s:.1f}s", flush=True)
-
+        dvecs, floor = _encode_floor(encoder, langs)
+        result, study = _study(encoder, args, names)
         # c. per-pair pt.Experiment, extrapolated
         base = _baseline(encoder, args.benchmark, langs, dvecs, tmp, args.pairs_for_baseline, args.multi_queries)
 
-    per_pair_s = base["index_build_s"] + encode_docs_s + base["experiments_s"]
-    summary = {k: (None if v != v else float(v)) for k, v in result.summary().iloc[0].items()}
-    times = {
-        "model_load_s": load_s,
-        "fingerprint_s": fingerprint_s,
-        "encode_only_s": encode_only_s,
-        "encode_only_queries_s": encode_queries_s,
-        "encode_only_docs_s": encode_docs_s,
-        "study_s": study_s,
-        "encode_only_cpu_s": encode_only_cpu_s,
-        "study_cpu_s": study_cpu_s,
-        "study_encoding_s": max(study_s - warm_s, 0.0),
-        "study_scoring_measuring_s": warm_s,
-        "per_pair_experiment_s": per_pair_s,
-    }
-    ratios = {
-        "study_over_encode_only": study_s / encode_only_s,
-        # CPU time of this process: robust to other load on a shared machine
-        "study_over_encode_only_cpu": study_cpu_s / encode_only_cpu_s,
-        "per_pair_experiment_over_study": per_pair_s / study_s,
-    }
+    per_pair_s = base["index_build_s"] + floor["encode_only_docs_s"] + base["experiments_s"]
+    times, ratios = _times(floor, study, load_s, fingerprint_s, per_pair_s)
     record = {
         "date": now(),
         "machine": machine(load_before),
@@ -267,36 +324,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratios": ratios,
         "target": {"study_over_encode_only_max": 1.10, "met": ratios["study_over_encode_only"] <= 1.10},
         "baseline": {**base, "extrapolation": EXTRAPOLATION},
-        "study_summary": summary,
+        "study_summary": {k: (None if v != v else float(v)) for k, v in result.summary().iloc[0].items()},
         "backend": encoder.backend,
         **({"compare_backends": compare} if compare else {}),
     }
     write_json(Path(out), record)
-
-    rows = [
-        ("encode_only (queries + candidates once)", encode_only_s, "the floor"),
-        ("study, cold cache (evaluate)", study_s, f"{ratios['study_over_encode_only']:.3f} x encode_only"),
-        ("study / encode_only in process CPU time", study_cpu_s,
-         f"{ratios['study_over_encode_only_cpu']:.3f} (CPU {encode_only_cpu_s:.0f}s vs {study_cpu_s:.0f}s)"),
-        ("  of which encoding (cold - warm)", times["study_encoding_s"], ""),
-        ("  of which scoring+measuring (warm run)", warm_s, "includes cache reads"),
-        ("per-pair pt.Experiment (extrapolated)", per_pair_s,
-         f"{ratios['per_pair_experiment_over_study']:.2f} x study"),
-        ("  index build + docs encoded once", base["index_build_s"] + encode_docs_s, ""),
-        (f"  {base['n_pair_settings']} pairs: mean {base['pair_mean_s']:.2f}s x n", base["extrapolated_pairs_s"],
-         f"timed {len(base['timed_pairs'])} pairs"),
-        (f"  {base['n_multi_settings']} multi: per-query x {base['total_multi_queries']}",
-         base["extrapolated_multi_s"], f"timed {base['timed_multi']['n_queries']} queries"),
-    ]
-    print()
-    print(_table(rows))
-    print(f"extrapolation: {EXTRAPOLATION}")
-    print(f"machine: {record['machine']['cores']} cores, {record['machine']['cpu_model']}, "
-          f"load {load_before[0]:.2f} -> {record['machine']['loadavg_after'][0]:.2f}")
-    print(f"summary: {summary}")
-    if compare:
-        print(_compare_table(compare))
-    print(f"wrote {out}")
+    _print_report(record, load_before, out)
     return record
 
 

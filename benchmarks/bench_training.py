@@ -81,8 +81,7 @@ def _phase_timer(model: Any) -> Any:
     return PhaseTimer()
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model spec or directory (default: the offline default)")
     p.add_argument("--train", default="mlqa-r", help="training source")
@@ -96,12 +95,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     if args.steps < 2:
         p.error("--steps must be >= 2 (step 1 is warm-up and not counted)")
-    load_before = os.getloadavg()
-    languages = args.languages.split(",") if args.languages else None
+    args.config_names = [c.strip() for c in args.configs.split(",") if c.strip()]
+    bad = [c for c in args.config_names if c not in CONFIGS]
+    if bad or not args.config_names:
+        p.error(f"unknown configs {bad}; valid: {', '.join(CONFIGS)}")
+    return args
 
+
+def _time_samplers(args: argparse.Namespace, languages: list[str] | None) -> tuple[Any, Any, float, float]:
+    """a. the examples, their views, and ms per batch of the hybrid and the default sampler (printed)."""
     from sentence_transformers.base.sampler import DefaultBatchSampler
 
-    from pyterrier_hybrid import HybridBatchSampler, build_views, load_source, train
+    from pyterrier_hybrid import HybridBatchSampler, build_views, load_source
 
     examples = load_source(args.train, languages=languages, max_examples=args.max_examples)
     views = build_views(examples, num_negatives=1, seed=0)
@@ -111,38 +116,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     default_ms, default_n = _per_batch_ms(default)
     print(f"sampler: hybrid {hybrid_ms:.3f} ms/batch ({hybrid_n} batches), default {default_ms:.3f} ms/batch "
           f"({default_n} batches)", flush=True)
+    return examples, views, hybrid_ms, default_ms
 
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    bad = [c for c in configs if c not in CONFIGS]
-    if bad or not configs:
-        p.error(f"unknown configs {bad}; valid: {', '.join(CONFIGS)}")
-    from pyterrier_hybrid import load_model
 
-    steps: dict[str, dict[str, Any]] = {}
+def _time_steps(args: argparse.Namespace, name: str, languages: list[str] | None, out: Path) -> dict[str, Any]:
+    """b. ``--steps`` training steps of configuration ``name``: per-step seconds and phases (printed)."""
+    from pyterrier_hybrid import load_model, train
+
+    model = load_model(args.model)
+    timer = _phase_timer(model)
+    res, wall = timed(lambda: train(
+        model, args.train, sampling="hybrid", alpha=0.5, steps=args.steps, batch_size=args.batch_size,
+        eval_fraction=0, languages=languages, max_examples=args.max_examples, out=out,
+        verbose=False, seed=0, callbacks=[timer], **CONFIGS[name]))
+    times = _step_times(res.log_path)
+    phases = {k: float(np.nanmean([s[k] for s in timer.steps[1:]])) for k in timer.steps[0]}
+    print(f"  {name}: {np.mean(times):.2f} s/step (steps 2..{args.steps}), "
+          + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()) + f"; wall {wall:.0f}s", flush=True)
+    return {"options": CONFIGS[name], "step_s": times, "mean_step_s": float(np.mean(times)),
+            "phases_s": phases, "wall_s": wall,
+            "precision": res.config["options"]["precision"],
+            "frozen_parameters": res.config["model"]["frozen_parameters"],
+            "parameters": res.config["model"]["parameters"]}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON record (also written to ``--out``)."""
+    args = _parse(argv)
+    load_before = os.getloadavg()
+    languages = args.languages.split(",") if args.languages else None
+    examples, views, hybrid_ms, default_ms = _time_samplers(args, languages)
+    configs = args.config_names
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        for name in configs:
-            model = load_model(args.model)
-            timer = _phase_timer(model)
-            res, wall = timed(lambda n=name, m=model, t=timer: train(
-                m, args.train, sampling="hybrid", alpha=0.5, steps=args.steps, batch_size=args.batch_size,
-                eval_fraction=0, languages=languages, max_examples=args.max_examples, out=Path(tmp) / n,
-                verbose=False, seed=0, callbacks=[t], **CONFIGS[n]))
-            times = _step_times(res.log_path)
-            phases = {k: float(np.nanmean([s[k] for s in timer.steps[1:]])) for k in timer.steps[0]}
-            steps[name] = {"options": CONFIGS[name], "step_s": times, "mean_step_s": float(np.mean(times)),
-                           "phases_s": phases, "wall_s": wall,
-                           "precision": res.config["options"]["precision"],
-                           "frozen_parameters": res.config["model"]["frozen_parameters"],
-                           "parameters": res.config["model"]["parameters"]}
-            print(f"  {name}: {np.mean(times):.2f} s/step (steps 2..{args.steps}), "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()) + f"; wall {wall:.0f}s", flush=True)
+        steps = {name: _time_steps(args, name, languages, Path(tmp) / name) for name in configs}
     base = steps[configs[0]]["mean_step_s"]
     mean_step = float(np.mean([s["mean_step_s"] for s in steps.values()]))
     record = {
         "date": now(),
         "machine": machine(load_before),
         "versions": versions(),
-        "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                          if k != "config_names"},
                        "views": len(views), "examples": len(examples)},
         "sampler": {"hybrid_ms_per_batch": hybrid_ms, "default_ms_per_batch": default_ms,
                     "hybrid_over_default": hybrid_ms / default_ms,

@@ -21,30 +21,28 @@ tools optimum drives. The OpenVINO model is ``openvino.convert_model`` of the lo
 (dynamic batch and length; no optimum either), saved as OpenVINO IR with fp32 weights. Exported,
 quantized and converted models are cached (atomically, under a lock) in
 ``$PYTERRIER_HYBRID_HOME/backends/<model fingerprint>[-openvino]-r<recipe>/``; a damaged OpenVINO
-cache (missing or truncated files, unreadable IR) is rebuilt.
+cache (missing or truncated files, unreadable IR) is rebuilt. The export, caching and network of
+each runtime live in :mod:`.backend_onnx` and :mod:`.backend_openvino` (what they share in
+:mod:`.backend_export`); the torch backends (bf16, int8) are here.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import shutil
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from .backend_export import BackendError, transformer_of
+from .backend_onnx import OnnxNetwork, onnx_model_path
+from .backend_openvino import OpenVinoNetwork, openvino_model_path
 from .cpu import cpu_kind, native_bf16
-from .fs import atomic_write_text, file_digest, home_dir, locked, locked_build
 
 __all__ = ["AUTO_BY_KIND", "BACKENDS", "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZES", "ISA_DEPENDENT", "BackendChoice",
            "BackendError", "apply_backend", "choose_backend", "default_batch_size", "onnx_model_path",
            "openvino_model_path", "resolve_backend", "vectors_fingerprint"]
-
-log = logging.getLogger(__name__)
 
 #: Backend name -> what it is.
 BACKENDS = {
@@ -77,16 +75,6 @@ _BATCH_SIZES_BY_KIND: dict[tuple[str, str, str], int] = {("torch-bf16", "amx", "
 #: Backends whose rounding depends on the instruction set (so vector caches are kept per CPU kind).
 ISA_DEPENDENT = frozenset({"torch-bf16", "torch-int8", "onnx-int8", "openvino-bf16"})
 _BF16 = frozenset({"torch-bf16", "openvino-bf16"})
-_ONNX_EXTRA = "pip install 'pyterrier-hybrid[onnx]' (onnxruntime and onnx)"
-_OPENVINO_INSTALL = "pip install openvino (a dependency of pyterrier-hybrid: reinstall it, or pip install 'pyterrier-hybrid')"
-#: Bump when the export or quantization recipe changes (cached files are keyed by it).
-_RECIPE = 1
-#: Bump when the OpenVINO conversion recipe changes (its cache folder is keyed by it).
-_OV_RECIPE = 1
-
-
-class BackendError(ValueError):
-    """An unknown backend, a missing package, or a model the backend cannot run."""
 
 
 def check_backend(name: str) -> str:
@@ -168,242 +156,6 @@ def vectors_fingerprint(weights_fingerprint: str, backend: str, *, query_batch_s
     return f"{weights_fingerprint}+{backend}{isa}"
 
 
-def _require_onnx() -> Any:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime
-    except ImportError as e:
-        raise BackendError(f"the ONNX backends need onnxruntime and onnx ({e.name} is missing): {_ONNX_EXTRA}") from e
-    return onnxruntime
-
-
-def _require_openvino() -> Any:
-    try:
-        import openvino
-    except ImportError as e:
-        raise BackendError(f"the OpenVINO backends (and backend 'auto' on this CPU kind) need the openvino package "
-                           f"({e.name} is missing): {_OPENVINO_INSTALL}") from e
-    return openvino
-
-
-def _transformer(model: Any) -> Any:
-    first = model[0]
-    if not hasattr(first, "auto_model"):
-        raise BackendError(f"backends other than 'torch' need a model whose first module is a sentence-transformers "
-                           f"Transformer, got {type(first).__name__}")
-    return first
-
-
-def _features(model: Any, texts: list[str]) -> dict[str, Any]:
-    return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
-
-
-def _input_names(model: Any) -> list[str]:
-    """The network inputs the model's tokenizer produces (e.g. input_ids, attention_mask[, token_type_ids])."""
-    feats = _features(model, ["a b"])
-    return [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats]
-
-
-class _ExportWrapper(torch.nn.Module):
-    def __init__(self, net: torch.nn.Module, names: list[str]):
-        super().__init__()
-        self.net, self.names = net, names
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.net(**dict(zip(self.names, inputs, strict=True)), return_dict=True).last_hidden_state
-
-
-def onnx_model_path(model: Any, fingerprint: str, backend: str = "onnx", *, cache_dir: str | os.PathLike | None = None,
-                    verbose: bool = False) -> Path:
-    """The cached ONNX file of ``model`` for ``backend`` (``onnx`` or ``onnx-int8``), exported /
-    quantized on first use."""
-    check_backend(backend)
-    if not backend.startswith("onnx"):
-        raise BackendError(f"{backend!r} is not an ONNX backend")
-    _require_onnx()
-    folder = _cache_folder(cache_dir, fingerprint, f"r{_RECIPE}")
-    fp32 = folder / "model.onnx"
-    names = _input_names(model)
-    if not fp32.exists():
-        with locked_build(fp32) as tmp:
-            if tmp is not None:
-                if verbose:
-                    log.warning("exporting the model to ONNX (once; cached in %s)", folder)
-                _export(model, names, tmp)
-                meta = {"fingerprint": fingerprint, "inputs": names, "recipe": _RECIPE}
-                atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
-    if backend == "onnx":
-        return fp32
-    int8 = folder / "model-int8.onnx"
-    if not int8.exists():
-        with locked_build(int8) as tmp:
-            if tmp is not None:
-                if verbose:
-                    log.warning("quantizing the ONNX model to int8 (once; cached in %s)", folder)
-                _quantize(fp32, tmp)
-    return int8
-
-
-def _export(model: Any, names: list[str], out: Path) -> None:
-    net = _transformer(model).auto_model
-    was_training = net.training
-    net.eval()
-    feats = _features(model, ["query: a short text", "query: a somewhat longer text to pad the batch"])
-    args = tuple(feats[n].to(net.device) for n in names)
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        torch.onnx.export(_ExportWrapper(net, names).cpu(), tuple(a.cpu() for a in args), str(out),
-                          input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
-                          opset_version=17, dynamo=False)
-    net.train(was_training)
-
-
-def _quantize(src: Path, out: Path) -> None:
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # per-channel weights and reduced range: AVX2 CPUs without VNNI saturate u8s8 products otherwise
-    quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
-
-
-class _OpenVinoWrapper(torch.nn.Module):
-    """The transformers network with named tensor inputs (so the converted model's inputs keep the
-    tokenizer's names) returning the last hidden state."""
-
-    def __init__(self, net: torch.nn.Module, names: list[str]):
-        super().__init__()
-        self.net, self.names = net, names
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        kw = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kw["token_type_ids"] = token_type_ids
-        return self.net(**kw, return_dict=True).last_hidden_state
-
-
-def _ov_files_ok(folder: Path) -> bool:
-    """Whether a cached OpenVINO folder is complete: its meta.json names the IR files with the sizes
-    and the IR text's digest they had when written."""
-    try:
-        meta = json.loads((folder / "meta.json").read_text())
-        return all((folder / name).stat().st_size == size for name, size in meta["sizes"].items()) and \
-            file_digest(folder / "model.xml") == meta["xml_sha256"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
-
-
-def openvino_model_path(model: Any, fingerprint: str, *, cache_dir: str | os.PathLike | None = None,
-                        verbose: bool = False) -> Path:
-    """The cached OpenVINO IR (``model.xml`` + ``model.bin``, fp32 weights) of ``model``, converted
-    on first use and again when the cached files are damaged."""
-    _require_openvino()
-    folder = _cache_folder(cache_dir, fingerprint, f"openvino-r{_OV_RECIPE}")
-    if folder.exists() and not _ov_files_ok(folder):
-        with locked(folder):
-            if folder.exists() and not _ov_files_ok(folder):
-                log.warning("the cached OpenVINO model in %s is damaged: converting again", folder)
-                shutil.rmtree(folder)
-    if not folder.exists():
-        with locked_build(folder) as tmp:
-            if tmp is not None:
-                if verbose:
-                    log.warning("converting the model to OpenVINO (once; cached in %s)", folder)
-                _convert_openvino(model, fingerprint, tmp)
-    return folder / "model.xml"
-
-
-def _cache_folder(cache_dir: str | os.PathLike | None, fingerprint: str, recipe: str) -> Path:
-    """Where an exported model of ``fingerprint`` is cached: ``<cache_dir or home/backends>/<fp>-<recipe>``."""
-    root = Path(cache_dir) if cache_dir is not None else home_dir() / "backends"
-    return root / f"{fingerprint[:32]}-{recipe}"
-
-
-def _convert_openvino(model: Any, fingerprint: str, out: Path) -> None:
-    ov = _require_openvino()
-    net = _transformer(model).auto_model
-    names = _input_names(model)
-    was_training = net.training
-    net.eval()
-    feats = _features(model, ["query: a short text", "query: a somewhat longer text to pad the batch"])
-    example = {n: feats[n].cpu() for n in names}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        converted = ov.convert_model(_OpenVinoWrapper(net, names).cpu(), example_input=example,
-                                     input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
-    net.train(was_training)
-    out.mkdir()
-    ov.save_model(converted, str(out / "model.xml"), compress_to_fp16=False)  # keep fp32 weights
-    sizes = {n: (out / n).stat().st_size for n in ("model.xml", "model.bin")}
-    meta = {"fingerprint": fingerprint, "inputs": names, "recipe": _OV_RECIPE, "openvino": ov.get_version(),
-            "sizes": sizes, "xml_sha256": file_digest(out / "model.xml")}
-    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1))
-
-
-class OpenVinoNetwork(torch.nn.Module):
-    """Stands in for the transformers network inside a sentence-transformers ``Transformer``:
-    same inputs, returns ``{"last_hidden_state": tensor}`` (float32) computed by OpenVINO's CPU
-    plugin at ``precision`` ``f32`` or ``bf16`` (one stream of ``threads`` threads, default: torch's
-    thread count, i.e. the physical cores)."""
-
-    def __init__(self, path: Path, config: Any, *, precision: str = "f32", threads: int | None = None):
-        super().__init__()
-        ov = _require_openvino()
-        core = ov.Core()
-        props = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-                 "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
-        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", props)
-        self.request = self.compiled.create_infer_request()
-        self.names = [i.get_any_name() for i in self.compiled.inputs]
-        self.config, self.path, self.precision = config, path, precision
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> dict:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask, **kwargs}
-        missing = [n for n in self.names if feeds.get(n) is None]
-        if missing:
-            raise BackendError(f"the OpenVINO model needs inputs {missing} that the tokenizer did not produce")
-        arrays = {n: feeds[n].detach().cpu().numpy().astype("int64", copy=False) for n in self.names}
-        out = self.request.infer(arrays)[self.compiled.output(0)]
-        # the request reuses its output buffer: copy before the next batch
-        return {"last_hidden_state": torch.from_numpy(out.copy()).to(input_ids.device)}
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cpu")
-
-
-class OnnxNetwork(torch.nn.Module):
-    """Stands in for the transformers network inside a sentence-transformers ``Transformer``:
-    same inputs, returns ``{"last_hidden_state": tensor}`` computed by ONNX Runtime."""
-
-    def __init__(self, path: Path, config: Any, *, threads: int | None = None):
-        super().__init__()
-        ort = _require_onnx()
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.names = [i.name for i in self.session.get_inputs()]
-        self.config = config
-        self.path = path
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> dict:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask, **kwargs}
-        missing = [n for n in self.names if feeds.get(n) is None]
-        if missing:
-            raise BackendError(f"the ONNX model needs inputs {missing} that the tokenizer did not produce")
-        arrays = {n: feeds[n].detach().cpu().numpy().astype("int64", copy=False) for n in self.names}
-        out = self.session.run(["last_hidden_state"], arrays)[0]
-        return {"last_hidden_state": torch.from_numpy(out).to(input_ids.device)}
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cpu")
-
-
 class Bf16Network(torch.nn.Module):
     """Stands in for the transformers network: its linear layers hold bf16 weights (cast once, as
     autocast would cast them at every call) and it runs under ``torch.autocast("cpu", bfloat16)``
@@ -442,7 +194,7 @@ def apply_backend(model: Any, backend: str, *, fingerprint: str, threads: int | 
         return model
     if getattr(model, "pyterrier_hybrid_backend", None):
         raise BackendError(f"the model already runs on backend {model.pyterrier_hybrid_backend['backend']!r}")
-    transformer = _transformer(model)
+    transformer = transformer_of(model)
     if str(getattr(model, "device", "cpu")) != "cpu":
         raise BackendError(f"backend {backend!r} runs on CPU; use backend='torch' with device={model.device}")
     if backend == "torch-int8":

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .jsonl import read_jsonl
 
 __all__ = ["FILE_SUFFIXES", "Corpus", "open_corpus"]
 
@@ -76,28 +77,20 @@ class Corpus:
 
     def _records(self) -> Iterator[tuple[str, str]]:
         path: Path = self._source
+        if self.kind == "jsonl":
+            yield from self._jsonl(path)
+            return
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as lines:
-            if self.kind == "jsonl":
-                yield from self._jsonl(lines)
-            else:
-                yield from self._tsv(lines)
+            yield from self._tsv(lines)
 
-    def _jsonl(self, lines: Any) -> Iterator[tuple[str, str]]:
+    def _jsonl(self, path: Path) -> Iterator[tuple[str, str]]:
         field = self.text_field or "text"
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{self.name} line {number} is not JSON: {err}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{self.name} line {number} is not a JSON object")
+        expected = f"an object with a docno (one of {', '.join(_DOCNO_KEYS)}) and a {field!r} field"
+        for number, record in read_jsonl(path, expected=expected):
             key = next((k for k in _DOCNO_KEYS if k in record), None)
             if key is None or field not in record:
-                raise ValueError(f"{self.name} line {number} needs a docno (one of {', '.join(_DOCNO_KEYS)}) and "
-                                 f"a {field!r} field; it has {sorted(record)}")
+                raise ValueError(f"{self.name}:{number}: expected {expected}; line {number} has {sorted(record)}")
             yield str(record[key]), str(record[field])
 
     def _tsv(self, lines: Any) -> Iterator[tuple[str, str]]:

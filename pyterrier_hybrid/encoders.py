@@ -63,6 +63,12 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
     (what, which model, texts per second) for every encoding (``True``), none (``False``), or,
     by default, for long work only (1,000 texts or more, e.g. ``index(dataset)``).
 
+    ``backend``: the encoding backend (:mod:`~pyterrier_hybrid.backends`, default ``auto``).
+    ``batch_size``: texts per *encoding* batch, for questions and candidates alike (default: the
+    backend's measured best on this CPU kind, :func:`~pyterrier_hybrid.backends.default_batch_size`,
+    which may differ for questions: :attr:`query_batch_size`); it is not the training batch
+    (``TrainConfig.batch_size``).
+
     A model directory is a PyTerrier artifact (``pt_meta.json``, written into every model this
     package saves): ``pt.Artifact.load(model_dir)`` returns ``DenseEncoder(model_dir)``, and
     ``build_package`` / ``to_hf`` / ``from_hf`` package it as they do indexes.
@@ -168,11 +174,13 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str], batch_size: int | None = None, *, verbose: bool | None = None) -> np.ndarray:
-        """Vectors of query texts (the model's query prompt applied)."""
+        """Vectors of query texts (the model's query prompt applied); ``batch_size``: texts per
+        encoding batch (default: :attr:`query_batch_size`)."""
         return self._encode(texts, "query", batch_size, verbose)
 
     def encode_docs(self, texts: Sequence[str], batch_size: int | None = None, *, verbose: bool | None = None) -> np.ndarray:
-        """Vectors of document texts (the model's document prompt applied)."""
+        """Vectors of document texts (the model's document prompt applied); ``batch_size``: texts
+        per encoding batch (default: :attr:`batch_size`)."""
         return self._encode(texts, "document", batch_size, verbose)
 
     def doc_text(self, doc: Mapping[str, Any]) -> str:
@@ -186,11 +194,13 @@ class DenseEncoder(pyterrier_dr.BiEncoder, _Artifact):
     # --------------------------------------------------------- pt transformers
 
     def query_encoder(self, verbose: bool | None = None, batch_size: int | None = None) -> QueryEncoder:
-        """A transformer adding ``query_vec`` to a query frame (``qid``, ``query``)."""
+        """A transformer adding ``query_vec`` to a query frame (``qid``, ``query``); ``batch_size``:
+        queries per encoding batch (default: :attr:`query_batch_size`)."""
         return QueryEncoder(self, verbose=verbose, batch_size=batch_size)
 
     def doc_encoder(self, verbose: bool | None = None, batch_size: int | None = None) -> DocEncoder:
-        """A transformer adding ``doc_vec`` to a document frame (``docno``, ``text`` [, ``context``])."""
+        """A transformer adding ``doc_vec`` to a document frame (``docno``, ``text`` [, ``context``]);
+        ``batch_size``: documents per encoding batch (default: :attr:`batch_size`)."""
         return DocEncoder(self, verbose=verbose, batch_size=batch_size)
 
     # ------------------------------------------------------------ cached corpora
@@ -253,7 +263,8 @@ def _corpus(dataset: Any) -> tuple[str, list[dict]]:
 
 
 class QueryEncoder(pt.Transformer):
-    """Adds ``query_vec`` to a query frame; identical query texts are encoded once."""
+    """Adds ``query_vec`` to a query frame; identical query texts are encoded once, ``batch_size``
+    (default: the encoder's ``query_batch_size``) per encoding batch."""
 
     def __init__(self, encoder: DenseEncoder, *, verbose: bool | None = None, batch_size: int | None = None):
         self.encoder = encoder
@@ -280,7 +291,8 @@ class QueryEncoder(pt.Transformer):
 
 
 class DocEncoder(pt.Transformer):
-    """Adds ``doc_vec`` to documents; works on frames and on ``get_corpus_iter()`` streams."""
+    """Adds ``doc_vec`` to documents; works on frames and on ``get_corpus_iter()`` streams (in chunks of
+    ``chunk_size`` documents, each encoded ``batch_size`` per encoding batch; default: the encoder's)."""
 
     def __init__(self, encoder: DenseEncoder, *, verbose: bool | None = None, batch_size: int | None = None,
                  chunk_size: int = 4096):

@@ -41,7 +41,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
-from .train_views import TrainingViews, build_views  # re-exported: the sampler's input
+from .train_views import TrainingViews, answer_ids, build_views  # views re-exported: the sampler's input
+from .validation_sampler import FixedBatchSampler, validation_batches  # re-exported: their former home
 
 __all__ = [
     "MIXES",
@@ -272,7 +273,7 @@ class HybridBatchSampler(DefaultBatchSampler):
         def take(i: int, q: str, p: str) -> bool:
             """Add view (i, q, p) unless its pid or positive is already in the batch."""
             ex = views.examples[i]
-            ids = _answer_ids(views, i, p)
+            ids = answer_ids(views, i, p)
             if ex.pid in pids or not posids.isdisjoint(ids):
                 return False
             pids.add(ex.pid)
@@ -307,15 +308,6 @@ class HybridBatchSampler(DefaultBatchSampler):
             yield list(batch.indices)
 
 
-def _answer_ids(views: TrainingViews, example: int, lang: str) -> tuple[str, ...]:
-    """The answer ids a view brings into a batch: its positive's, and with extra positive or
-    translation columns (which hold the answer in other languages) those of all its question's languages."""
-    ex = views.examples[example]
-    if views.multi_answer:
-        return tuple(item.positive_id for item in ex.langs.values())
-    return (ex.langs[lang].positive_id,)
-
-
 def _weighted_langs(order: Sequence[str], probs: np.ndarray, n: int) -> list[str]:
     """``n`` languages in proportion to ``probs`` (largest remainders, ties to the first in ``order``),
     listed round-robin in ``order`` (uniform probabilities give the balanced list ``order * k``)."""
@@ -331,59 +323,6 @@ def _weighted_langs(order: Sequence[str], probs: np.ndarray, n: int) -> list[str
                 out.append(lang)
                 counts[j] -= 1
     return out
-
-
-class FixedBatchSampler(DefaultBatchSampler):
-    """A fixed list of batches (the validation batches), the same at every evaluation."""
-
-    def __init__(self, dataset: Any, batch_size: int, drop_last: bool = False,
-                 valid_label_columns: list[str] | None = None, generator: Any = None, seed: int = 0, *,
-                 batches: Sequence[Sequence[int]]) -> None:
-        size = len(batches[0]) if batches else batch_size
-        super().__init__(dataset, batch_size=size, drop_last=drop_last,
-                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
-        self.batches = [list(b) for b in batches]
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from (list(b) for b in self.batches)
-
-
-def validation_batches(views: TrainingViews, batch_size: int, *, alpha: float, seed: int = 0) -> list[list[int]]:
-    """Fixed validation batches: one view per held-out example (monolingual with probability
-    ``alpha`` or when it has one language, else a random ordered pair), packed in seeded order
-    into batches of ``min(batch_size, n)`` rows with distinct pids and positive ids; a last
-    incomplete batch is dropped (all batches have one size, as distributed evaluation needs)."""
-    rng = np.random.default_rng([seed, 104729])
-    chosen = []
-    for i in rng.permutation(views.n_examples):
-        langs = sorted(views.examples[i].langs)
-        if len(langs) < 2 or rng.random() < alpha:
-            q = p = langs[int(rng.integers(len(langs)))]
-        else:
-            a, b = rng.choice(len(langs), 2, replace=False)
-            q, p = langs[int(a)], langs[int(b)]
-        chosen.append(views.row[(int(i), q, p)])
-    size = min(batch_size, len(chosen))
-    batches: list[list[int]] = []
-    open_batches: list[tuple[list[int], set, set]] = []
-    for r in chosen:
-        pos = _answer_ids(views, int(views.example[r]), views.plang[r])
-        for b, ps, qs in open_batches:
-            if ps.isdisjoint(pos) and views.pid[r] not in qs:
-                b.append(r)
-                ps.update(pos)
-                qs.add(views.pid[r])
-                break
-        else:
-            open_batches.append(([r], set(pos), {views.pid[r]}))
-        full = [ob for ob in open_batches if len(ob[0]) == size]
-        for ob in full:
-            batches.append(ob[0])
-            open_batches.remove(ob)
-    return batches
 
 
 #: Batch samplers by the name a training strategy gives (``train_config.Strategy.sampler``); each is

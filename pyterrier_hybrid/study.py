@@ -3,244 +3,38 @@
 Each language's questions and candidates are encoded once (and cached); every setting is
 scored with blocked matrix products and measured from the ranks of the relevant candidates
 (:mod:`pyterrier_hybrid.measures`), never from materialised runs. Numbers equal ir_measures'
-on the same rankings (pytrec_eval's tie rule included).
+on the same rankings (pytrec_eval's tie rule included). The languages' questions and candidates are
+loaded by :mod:`.study_data`, scored and measured by :mod:`.study_scoring`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyterrier_dr
 from tqdm.auto import tqdm
 
-from datasets_ext import get_benchmark, load_lang, parallel_id
-
 from ._version import provenance
 from .adapters import TransformerEncoder
 from .cache import VectorCache
-from .calibration import (
-    CALIBRATIONS,
-    calibrate_scores,
-    check_calibrations,
-    get_calibration,
-    language_means,
-    means_needed,
-)
+from .calibration import CALIBRATIONS, check_calibrations, get_calibration, language_means, means_needed
 from .encoders import DenseEncoder
 from .fs import ensure_writable_dir
 from .lexical import BM25
-from .measures import DEFAULT_MEASURES, rank_metrics, relevant_ranks
+from .measures import DEFAULT_MEASURES
 from .report import write_outputs
 from .results import SETTINGS, StudyResult, SystemName
+from .study_data import POOLS, LanguageData, calibration_sources, load_languages, question_tag
+from .study_scoring import lexical_frames, measure_language, score_block
 
-__all__ = ["POOLS", "SETTINGS", "LanguageData", "StudyResult", "evaluate", "load_languages", "score_block"]
+__all__ = ["POOLS", "SETTINGS", "LanguageData", "StudyResult", "calibration_sources", "encode_languages", "evaluate",
+           "lexical_frames", "load_languages", "one_language_settings", "question_tag", "score_block"]
+_measure_language = measure_language  # its former private name (kept for callers)
 QUERY_BLOCK = 512
-
-
-@dataclass
-class LanguageData:
-    """One language of a benchmark: its questions (``qids``) and candidates (``docnos``)."""
-
-    lang: str
-    qids: np.ndarray
-    queries: list[str]
-    docnos: np.ndarray
-    docs: list[str]
-    contexts: list[str]
-    answer_col: dict[str, int]  # parallel id -> column of its relevant candidate
-    query_subset: str = ""  # appended to the vector cache's collection name when a subset is kept
-    doc_subset: str = ""
-
-    @property
-    def pids(self) -> list[str]:
-        return [parallel_id(q) for q in self.qids]
-
-
-def _check_languages(bench: Any, languages: Sequence[str] | None) -> tuple[str, ...]:
-    if languages is None:
-        return bench.languages
-    languages = tuple(languages)
-    if not languages:
-        raise ValueError(f"the language list is empty; choose among {', '.join(bench.languages)}")
-    unknown = [lang for lang in languages if lang not in bench.languages]
-    if unknown:
-        raise ValueError(f"{bench.name} has no language {', '.join(unknown)}; valid: {', '.join(bench.languages)}")
-    if len(set(languages)) != len(languages):
-        raise ValueError(f"duplicate languages in {list(languages)}")
-    return languages
-
-
-#: Candidate pools: every candidate of the language, or only the sentences of the kept questions' paragraphs.
-POOLS = ("full", "paragraphs")
-
-
-def _keep_questions(data: LanguageData, keep: set[str], pool: str, tag: str) -> LanguageData:
-    """``data`` with only the questions whose parallel id is in ``keep`` (and, for pool
-    ``paragraphs``, only the candidates of those questions' paragraphs in this language)."""
-    rows = [i for i, p in enumerate(data.pids) if p in keep]
-    answer = {p: c for p, c in data.answer_col.items() if p in keep}
-    out = LanguageData(data.lang, data.qids[rows], [data.queries[i] for i in rows], data.docnos, data.docs,
-                       data.contexts, answer, query_subset=f"?questions={tag}")
-    if pool == "paragraphs":
-        paragraphs = {data.contexts[c] for c in answer.values()}
-        cols = [i for i, c in enumerate(data.contexts) if c in paragraphs]
-        new = {old: i for i, old in enumerate(cols)}
-        out = dataclasses.replace(out, docnos=data.docnos[cols], docs=[data.docs[i] for i in cols],
-                                  contexts=[data.contexts[i] for i in cols],
-                                  answer_col={p: new[c] for p, c in answer.items()}, doc_subset=f"?paragraphs={tag}")
-    return out
-
-
-def question_tag(questions: Collection[str]) -> str:
-    """A short name of a question set (count and digest) for cache keys and records."""
-    ids = sorted(set(questions))
-    return f"{len(ids)}-{hashlib.sha256(chr(10).join(ids).encode()).hexdigest()[:12]}"
-
-
-def load_languages(benchmark: str, languages: Sequence[str] | None = None, *,
-                   limit_queries: int | None = None, questions: Collection[str] | None = None,
-                   pool: str = "full") -> dict[str, LanguageData]:
-    """Questions and candidates of each language; ``limit_queries`` keeps each language's first N.
-
-    ``questions``: parallel ids (a question's id across languages) to keep, e.g. a training run's
-    held-out validation questions; ``pool``: ``full`` (every candidate) or ``paragraphs`` (only the
-    sentences of the kept questions' paragraphs, a small pool of hard same-topic negatives)."""
-    bench = get_benchmark(benchmark)
-    if limit_queries is not None and limit_queries < 1:
-        raise ValueError(f"limit_queries must be a positive number of queries, got {limit_queries}")
-    if pool not in POOLS:
-        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
-    if pool != "full" and questions is None:
-        raise ValueError(f"pool {pool!r} keeps the paragraphs of the given questions: pass questions=")
-    if questions is not None and (isinstance(questions, str) or not questions):
-        raise ValueError("questions must be a non-empty collection of parallel question ids")
-    out = {}
-    for lang in _check_languages(bench, languages):
-        raw = load_lang(bench, lang)
-        queries = raw.queries[:limit_queries] if limit_queries else raw.queries
-        col = {d.doc_id: i for i, d in enumerate(raw.docs)}
-        out[lang] = LanguageData(
-            lang=lang,
-            qids=np.array([q.query_id for q in queries]),
-            queries=[q.text for q in queries],
-            docnos=np.array([d.doc_id for d in raw.docs]),
-            docs=[d.text for d in raw.docs],
-            contexts=[d.context for d in raw.docs],
-            answer_col={pid: col[did] for pid, did in raw.answer.items()},
-        )
-    if questions is not None:
-        keep, tag = set(questions), question_tag(questions)
-        known = set().union(*(d.pids for d in out.values()))
-        if not keep & known:
-            raise ValueError(f"none of the {len(keep)} questions is in {bench.name} "
-                             f"({', '.join(out)}); give parallel ids such as {next(iter(sorted(known)))!r}")
-        out = {lang: _keep_questions(d, keep, pool, tag) for lang, d in out.items()}
-        empty = [lang for lang, d in out.items() if not len(d.qids)]
-        if empty:
-            raise ValueError(f"no kept question is in {', '.join(empty)}; evaluate the other languages "
-                             f"(languages=) or keep more questions")
-    return out
-
-
-def score_block(qvecs: np.ndarray, dvecs: np.ndarray) -> np.ndarray:
-    """Inner products ``[n_queries, n_docs]``, in float64 rounded to float32.
-
-    The same arithmetic as :class:`~pyterrier_hybrid.DenseRetriever`, so a score does not depend
-    on batching and the study ranks exactly what the PyTerrier pipeline retrieves.
-    """
-    return (np.asarray(qvecs, dtype=np.float64) @ np.asarray(dvecs, dtype=np.float64).T).astype(np.float32)
-
-
-def _frame(metrics: dict[str, np.ndarray], qids: np.ndarray, setting: str, q: str, d: str) -> pd.DataFrame:
-    df = pd.DataFrame(metrics)
-    df.insert(0, "qid", qids)
-    df.insert(0, "doc_lang", d)
-    df.insert(0, "query_lang", q)
-    df.insert(0, "setting", setting)
-    return df
-
-
-def _pair_metrics(scores: np.ndarray, qids: np.ndarray, pids: list[str], target: LanguageData,
-                  measures: Sequence) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-    rows = [i for i, p in enumerate(pids) if p in target.answer_col]
-    if not rows:
-        return None
-    cols = [np.array([target.answer_col[pids[i]]]) for i in rows]
-    ranks = relevant_ranks(scores[rows], target.docnos, cols)
-    return rank_metrics(ranks, np.ones(len(rows), dtype=np.int64), measures), qids[rows]
-
-
-def _measure_language(q: LanguageData, qvecs: np.ndarray, langs: dict[str, LanguageData],
-                      dvecs: dict[str, np.ndarray], settings: Sequence[str], measures: Sequence,
-                      block: int, calibrations: Sequence[str] = ("none",),
-                      means: dict[str, np.ndarray] | None = None) -> list[tuple[str, pd.DataFrame]]:
-    """``(calibration, frame)`` pairs: mono / cross frames once as ``"none"`` (for the calibrations that
-    leave rankings within a language unchanged) and once per calibration that changes them
-    (``within_language``, e.g. ``lsar``), the multilingual pool once per calibration."""
-    frames: list[tuple[str, pd.DataFrame]] = []
-    own_pairs = [c for c in calibrations if get_calibration(c).within_language]
-    pool_docnos = np.concatenate([d.docnos for d in langs.values()])
-    offsets = np.cumsum([0] + [len(d.docnos) for d in langs.values()])[:-1]
-    pids_all = q.pids
-    for start in range(0, len(q.qids), block):
-        sl = slice(start, start + block)
-        qv, qids, pids = qvecs[sl], q.qids[sl], pids_all[sl]
-        per_lang = {}
-        for d, target in langs.items():
-            setting = "mono" if d == q.lang else "cross"
-            if setting in settings or "multi" in settings:
-                per_lang[d] = score_block(qv, dvecs[d])
-            if setting in settings:
-                for cal in ("none", *own_pairs):
-                    scores = per_lang[d] if cal == "none" else _calibrated(per_lang[d], cal, qv, dvecs[d], d, means)
-                    res = _pair_metrics(scores, qids, pids, target, measures)
-                    if res is not None:
-                        frames.append((cal, _frame(res[0], res[1], setting, q.lang, d)))
-        if "multi" in settings:
-            cols = [
-                np.array([off + t.answer_col[p] for off, t in zip(offsets, langs.values(), strict=True)
-                          if p in t.answer_col])
-                for p in pids
-            ]
-            n_rel = np.array([len(c) for c in cols])
-            for cal in calibrations:
-                blocks = [per_lang[d] if cal == "none" else _calibrated(per_lang[d], cal, qv, dvecs[d], d, means)
-                          for d in langs]
-                ranks = relevant_ranks(np.concatenate(blocks, axis=1), pool_docnos, cols)
-                frames.append((cal, _frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"],
-                                                        depth=len(pool_docnos)), qids, "multi",
-                                           q.lang, "multi")))
-    return frames
-
-
-def _calibrated(scores: np.ndarray, cal: str, queries: np.ndarray, docs: np.ndarray, lang: str,
-                means: dict[str, np.ndarray] | None) -> np.ndarray:
-    return calibrate_scores(scores, cal, queries=queries, mean=means[lang] if means else None, docs=docs, means=means)
-
-
-def calibration_sources(source: str | None, benchmark: str, langs: dict[str, LanguageData]
-                        ) -> dict[str, LanguageData] | None:
-    """The candidates whose per-language means ``center`` subtracts: ``None`` for the evaluated ones
-    (transductive, label-free), else those of benchmark ``source`` in the evaluated languages (an
-    error names the languages it lacks)."""
-    if source is None or source == benchmark:
-        return None
-    other = load_languages(source, None)
-    missing = [lang for lang in langs if lang not in other]
-    if missing:
-        raise ValueError(f"calibration source {source} has no candidates in {', '.join(missing)} (it has "
-                         f"{', '.join(other)}); evaluate those languages only (languages=) or use the evaluated "
-                         f"candidates (calibration_source=None)")
-    return {lang: other[lang] for lang in langs}
 
 
 def encode_languages(encoder: DenseEncoder, benchmark: str, langs: dict[str, LanguageData], *,
@@ -299,12 +93,7 @@ def evaluate(
     per_query.parquet, pairs.csv, report.md and figures there.
     """
     settings = _check_settings(settings)
-    calibrations = check_calibrations(calibration)
-    with_means = means_needed(calibrations)
-    if calibration_source is not None and not with_means:
-        needing = " / ".join(repr(c) for c in means_needed(CALIBRATIONS))
-        raise ValueError(f"calibration_source {calibration_source!r} gives the means of {needing} calibration, "
-                         f"but calibration is {', '.join(calibrations)}")
+    calibrations, with_means = _check_calibration(calibration, calibration_source)
     langs = load_languages(benchmark, languages, limit_queries=limit_queries, questions=questions, pool=pool)
     settings = one_language_settings(settings, tuple(langs))
     sources = calibration_sources(calibration_source, benchmark, langs) if with_means else None
@@ -312,6 +101,37 @@ def evaluate(
                                              text_mode=text_mode)
     systems = [SystemName(n, calibration=c).format() for n, e in zip(models_named, encoders, strict=True)
                for c in calibrations if c == "none" or not isinstance(e, BM25)]  # calibration is of vectors
+    per_query = _per_query(models_named, encoders, benchmark, langs, settings, measures, calibrations,
+                           calibration_source, sources, limit_queries=limit_queries, verbose=verbose)
+    result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
+        "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
+        "limit_queries": limit_queries, "questions": question_tag(questions) if questions is not None else None,
+        "pool": pool, "text_mode": text_mode, "calibration": list(calibrations),
+        "calibration_source": calibration_source or (benchmark if with_means else None),
+        "models": [_model_record(n, e) for n, e in zip(models_named, encoders, strict=True)],
+        **provenance(),
+    })
+    if out is not None:
+        write_outputs(result, out)
+    return result
+
+
+def _check_calibration(calibration: str | Sequence[str], source: str | None) -> tuple[tuple[str, ...], list[str]]:
+    """The calibrations asked for and those of them that need per-language means (``source`` gives
+    means only to those)."""
+    calibrations = check_calibrations(calibration)
+    with_means = means_needed(calibrations)
+    if source is not None and not with_means:
+        needing = " / ".join(repr(c) for c in means_needed(CALIBRATIONS))
+        raise ValueError(f"calibration_source {source!r} gives the means of {needing} calibration, "
+                         f"but calibration is {', '.join(calibrations)}")
+    return calibrations, with_means
+
+
+def _per_query(models_named: list[str], encoders: list[Any], benchmark: str, langs: dict[str, LanguageData],
+               settings: Sequence[str], measures: Sequence, calibrations: Sequence[str], calibration_source: str | None,
+               sources: dict[str, LanguageData] | None, *, limit_queries: int | None, verbose: bool) -> pd.DataFrame:
+    """The study's per-query frame: every system's frames (lexical or dense), ``system`` first."""
     frames = []
     for name, enc in zip(models_named, encoders, strict=True):
         if isinstance(enc, BM25):
@@ -320,20 +140,13 @@ def evaluate(
         frames += _score_model(name, enc, benchmark, langs, settings, measures, calibrations, calibration_source,
                                sources, limit_queries=limit_queries, verbose=verbose)
     per_query = pd.concat(frames, ignore_index=True)
-    per_query = per_query[["system", *[c for c in per_query.columns if c != "system"]]]
-    result = StudyResult(benchmark, tuple(langs), settings, per_query, systems, config={
-        "benchmark": benchmark, "languages": list(langs), "settings": list(settings),
-        "limit_queries": limit_queries, "questions": question_tag(questions) if questions is not None else None,
-        "pool": pool, "text_mode": text_mode, "calibration": list(calibrations),
-        "calibration_source": calibration_source or (benchmark if with_means else None),
-        "models": [{"name": n, "spec": e.model_name, "fingerprint": e.fingerprint, "backend": e.backend,
-                    "backend_requested": e.backend_requested, "batch_size": e.batch_size}
-                   for n, e in zip(models_named, encoders, strict=True)],
-        **provenance(),
-    })
-    if out is not None:
-        write_outputs(result, out)
-    return result
+    return per_query[["system", *[c for c in per_query.columns if c != "system"]]]
+
+
+def _model_record(name: str, enc: Any) -> dict[str, Any]:
+    """What the study's config records of one system's encoder."""
+    return {"name": name, "spec": enc.model_name, "fingerprint": enc.fingerprint, "backend": enc.backend,
+            "backend_requested": enc.backend_requested, "batch_size": enc.batch_size}
 
 
 def _named_encoders(models: Any, names: Sequence[str] | None, out: str | os.PathLike | None, **options: Any
@@ -379,7 +192,7 @@ def _score_model(name: str, enc: Any, benchmark: str, langs: dict[str, LanguageD
             enc, calibration_source, sources, verbose=verbose, label=name, queries=False)[1])
     frames = []
     for lang in tqdm(langs, desc=f"scoring {name}", disable=not verbose, unit="lang"):
-        for cal, f in _measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
+        for cal, f in measure_language(langs[lang], qvecs[lang], langs, dvecs, settings, measures, QUERY_BLOCK,
                                         calibrations, means):
             targets = [cal] if (f["setting"].iat[0] == "multi" or cal != "none") else \
                 [c for c in calibrations if not get_calibration(c).within_language]
@@ -399,65 +212,6 @@ def one_language_settings(settings: tuple[str, ...], languages: tuple[str, ...])
     warnings.warn(f"one language ({languages[0]}): only the monolingual setting applies; cross-lingual, "
                   "multilingual and rank distance need two or more languages", UserWarning, stacklevel=3)
     return ("mono",)
-
-
-def _relevant_ranks_in_run(run: pd.DataFrame, qids: np.ndarray, relevant: list[list[str]]
-                           ) -> tuple[list[np.ndarray], np.ndarray]:
-    """1-based ranks of each query's relevant docnos in a (truncated) run, in pytrec_eval's order
-    (score descending, then docno descending), and each query's depth (docs retrieved)."""
-    by_query = {q: g for q, g in run.groupby("qid", sort=False)}
-    ranks, depth = [], np.zeros(len(qids), dtype=np.int64)
-    for i, (qid, rel) in enumerate(zip(qids, relevant, strict=True)):
-        g = by_query.get(qid)
-        if g is None:
-            ranks.append(np.empty(0, dtype=np.int64))
-            continue
-        order = sorted(zip(g["score"].to_numpy(dtype=np.float64), g["docno"], strict=True), reverse=True)
-        position = {d: r for r, (_, d) in enumerate(order, start=1)}
-        depth[i] = len(order)
-        ranks.append(np.array(sorted(position[d] for d in rel if d in position), dtype=np.int64))
-    return ranks, depth
-
-
-def lexical_frames(system: BM25, langs: dict[str, LanguageData], settings: Sequence[str], measures: Sequence, *,
-                   verbose: bool = False) -> list[pd.DataFrame]:
-    """Per-query frames of a lexical system: one PISA index per candidate language (mono, cross)
-    and one of the pool (multi), each query's top ``num_results``; measures of that truncated
-    run as pytrec_eval computes them (a relevant candidate not retrieved adds nothing to AP and
-    recall, and counts at depth + 1 for RankDistance)."""
-    frames = []
-    with tempfile.TemporaryDirectory(prefix="pyterrier-hybrid-bm25-") as tmp:
-        indexes: dict[str, Any] = {}
-
-        def index(key: str, targets: Sequence[LanguageData]):
-            if key not in indexes:
-                docs = ((docno, text, t.lang) for t in targets for docno, text in zip(t.docnos, t.docs, strict=True))
-                indexes[key] = system.build_index(docs, os.path.join(tmp, key))
-            return indexes[key]
-
-        for q in tqdm(langs.values(), desc=f"scoring {system.model_name}", disable=not verbose, unit="lang"):
-            pids = q.pids
-            pairs = [(d, t, "mono" if d == q.lang else "cross") for d, t in langs.items()]
-            for d, target, setting in pairs:
-                if setting not in settings:
-                    continue
-                rows = [i for i, p in enumerate(pids) if p in target.answer_col]
-                if not rows:
-                    continue
-                qids = q.qids[rows]
-                run = system.search(index(d, [target]), list(qids), [q.queries[i] for i in rows], q.lang)
-                relevant = [[target.docnos[target.answer_col[pids[i]]]] for i in rows]
-                ranks, depth = _relevant_ranks_in_run(run, qids, relevant)
-                frames.append(_frame(rank_metrics(ranks, np.ones(len(rows), dtype=np.int64), measures, depth=depth),
-                                     qids, setting, q.lang, d))
-            if "multi" in settings:
-                relevant = [[t.docnos[t.answer_col[p]] for t in langs.values() if p in t.answer_col] for p in pids]
-                run = system.search(index("pool", list(langs.values())), list(q.qids), q.queries, q.lang)
-                ranks, depth = _relevant_ranks_in_run(run, q.qids, relevant)
-                n_rel = np.array([len(r) for r in relevant])
-                frames.append(_frame(rank_metrics(ranks, n_rel, [*measures, "RankDistance"], depth=depth),
-                                     q.qids, "multi", q.lang, "multi"))
-    return frames
 
 
 #: Models given as encoders (ours are pyterrier-dr bi-encoders too); anything else is a spec to load.

@@ -28,6 +28,7 @@ import numpy as np
 from datasets_ext import BENCHMARKS
 
 from .fs import atomic_write
+from .jsonl import read_jsonl
 
 __all__ = [
     "DataLeakageWarning",
@@ -251,33 +252,22 @@ def from_jsonl(path: str | os.PathLike, languages: Sequence[str] | None = None) 
     if not path.is_file():
         raise TrainDataError(f"training file {str(path)!r} does not exist")
     examples, seen = [], {}
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            where = f"{path}:{n}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise TrainDataError(f"{where}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                                     f"JSONL training files must be UTF-8") from e
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TrainDataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
-            if not isinstance(obj, dict) or "id" not in obj or "langs" not in obj:
-                raise TrainDataError(f"{where}: expected an object with keys 'id' and 'langs'")
-            pid = obj["id"]
-            if not isinstance(pid, (str, int)) or isinstance(pid, bool):
-                raise TrainDataError(f"{where}: 'id' must be a string or an integer")
-            pid = str(pid)
-            if pid in seen:
-                raise TrainDataError(f"{where}: duplicate id {pid!r} (first on line {seen[pid]})")
-            seen[pid] = n
-            langs = obj["langs"]
-            if not isinstance(langs, dict) or not langs:
-                raise TrainDataError(f"{where}: 'langs' must be a non-empty object mapping language -> item")
-            examples.append(ParallelExample(pid, {lang: _jsonl_item(v, where, lang, pid) for lang, v in langs.items()}))
+    expected = "an object with keys 'id' and 'langs'"
+    for n, obj in read_jsonl(path, expected=expected, error=TrainDataError):
+        where = f"{path}:{n}"
+        if "id" not in obj or "langs" not in obj:
+            raise TrainDataError(f"{where}: expected {expected}")
+        pid = obj["id"]
+        if not isinstance(pid, (str, int)) or isinstance(pid, bool):
+            raise TrainDataError(f"{where}: 'id' must be a string or an integer")
+        pid = str(pid)
+        if pid in seen:
+            raise TrainDataError(f"{where}: duplicate id {pid!r} (first on line {seen[pid]})")
+        seen[pid] = n
+        langs = obj["langs"]
+        if not isinstance(langs, dict) or not langs:
+            raise TrainDataError(f"{where}: 'langs' must be a non-empty object mapping language -> item")
+        examples.append(ParallelExample(pid, {lang: _jsonl_item(v, where, lang, pid) for lang, v in langs.items()}))
     return filter_languages(examples, languages)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from .train_config import NEGATIVE_LANGUAGES
 from .train_data import ParallelExample
 
-__all__ = ["TrainingViews", "build_views"]
+__all__ = ["TrainingViews", "answer_ids", "build_views"]
 
 
 @dataclass
@@ -85,6 +85,29 @@ def build_views(
     from datasets import Dataset
 
     examples = list(examples)
+    _check_options(examples, num_negatives, negative_language, num_positives)
+    negatives = _negatives(examples, num_negatives, np.random.default_rng([seed, 7919]))
+    rows = _Rows(num_negatives=num_negatives, num_positives=num_positives, translation=translation, seed=seed)
+    for i, ex in enumerate(examples):
+        langs = sorted(ex.langs)
+        for q in langs:
+            for p in langs:
+                if q != p and not cross:
+                    continue
+                nl = _negative_langs(negative_language, langs, q, p, num_negatives, rows.rng_neg)
+                rows.add(i, ex, langs, q, p, nl, [negatives[(i, lang)][k] for k, lang in enumerate(nl)])
+    return TrainingViews(
+        dataset=Dataset.from_dict(rows.cols),
+        pid=np.array(rows.pid, dtype=object), example=np.array(rows.example, dtype=np.int64),
+        qlang=np.array(rows.qlang, dtype=object), plang=np.array(rows.plang, dtype=object),
+        positive_id=np.array(rows.posid, dtype=object), examples=examples, num_negatives=num_negatives, row=rows.row,
+        negative_langs=rows.neg_langs, positive_langs=rows.pos_langs, translation_langs=rows.tr_langs,
+        multi_answer=rows.labelled,
+    )
+
+
+def _check_options(examples: list[ParallelExample], num_negatives: int, negative_language: str,
+                   num_positives: int) -> None:
     if not examples:
         raise ValueError("the training source has no examples (after the language filter)")
     if num_negatives < 0:
@@ -93,62 +116,63 @@ def build_views(
         raise ValueError(f"unknown negative_language {negative_language!r}; valid: {', '.join(NEGATIVE_LANGUAGES)}")
     if isinstance(num_positives, bool) or not isinstance(num_positives, int) or num_positives < 1:
         raise ValueError(f"num_positives must be a positive integer, got {num_positives!r}")
-    negatives = _negatives(examples, num_negatives, np.random.default_rng([seed, 7919]))
-    # separate streams: the default views (passage negatives, one positive) draw exactly what they always drew
-    rng_neg, rng_pos, rng_tr = (np.random.default_rng([seed, 7919, k]) for k in (1, 2, 3))
-    labelled = num_positives > 1 or translation
-    cols: dict[str, list[Any]] = {"anchor": [], "positive": []}
-    for t in range(2, num_positives + 1):
-        cols[f"positive_{t}"] = []
-    for k in range(num_negatives):
-        cols[f"negative_{k + 1}"] = []
-    if translation:
-        cols["translation"] = []
-    if labelled:
-        cols["label"] = []
-    pid, example, qlang, plang, posid = [], [], [], [], []
-    neg_langs: list[tuple[str, ...]] = []
-    pos_langs: list[tuple[str, ...]] = []
-    tr_langs: list[str | None] = []
-    row: dict[tuple[int, str, str], int] = {}
-    for i, ex in enumerate(examples):
-        langs = sorted(ex.langs)
-        for q in langs:
-            for p in langs:
-                if q != p and not cross:
-                    continue
-                row[(i, q, p)] = len(pid)
-                cols["anchor"].append(ex.langs[q].query)
-                cols["positive"].append(ex.langs[p].positive)
-                nl = _negative_langs(negative_language, langs, q, p, num_negatives, rng_neg)
-                for k, lang in enumerate(nl):
-                    cols[f"negative_{k + 1}"].append(negatives[(i, lang)][k])
-                neg_langs.append(nl)
-                others = [lang for lang in langs if lang != p]
-                extra = [others[j] for j in rng_pos.permutation(len(others))][:num_positives - 1] \
-                    if num_positives > 1 else []
-                for t in range(2, num_positives + 1):
-                    lang = extra[t - 2] if t - 2 < len(extra) else p
-                    cols[f"positive_{t}"].append(ex.langs[lang].positive)
-                pos_langs.append((p, *extra))
-                tr = others[int(rng_tr.integers(len(others)))] if (translation and others) else None
-                if translation:
-                    cols["translation"].append(ex.langs[tr or p].positive)
-                tr_langs.append(tr)
-                if labelled:
-                    cols["label"].append([1 + len(extra), int(tr is not None)])
-                pid.append(ex.pid)
-                example.append(i)
-                qlang.append(q)
-                plang.append(p)
-                posid.append(ex.langs[p].positive_id)
-    return TrainingViews(
-        dataset=Dataset.from_dict(cols),
-        pid=np.array(pid, dtype=object), example=np.array(example, dtype=np.int64),
-        qlang=np.array(qlang, dtype=object), plang=np.array(plang, dtype=object),
-        positive_id=np.array(posid, dtype=object), examples=examples, num_negatives=num_negatives, row=row,
-        negative_langs=neg_langs, positive_langs=pos_langs, translation_langs=tr_langs, multi_answer=labelled,
-    )
+
+
+class _Rows:
+    """The text columns and per-row metadata of the views, filled one view at a time."""
+
+    def __init__(self, *, num_negatives: int, num_positives: int, translation: bool, seed: int) -> None:
+        # separate streams: the default views (passage negatives, one positive) draw exactly what they always drew
+        self.rng_neg, self.rng_pos, self.rng_tr = (np.random.default_rng([seed, 7919, k]) for k in (1, 2, 3))
+        self.num_positives, self.translation = num_positives, translation
+        self.labelled = num_positives > 1 or translation
+        self.cols: dict[str, list[Any]] = {"anchor": [], "positive": []}
+        for t in range(2, num_positives + 1):
+            self.cols[f"positive_{t}"] = []
+        for k in range(num_negatives):
+            self.cols[f"negative_{k + 1}"] = []
+        if translation:
+            self.cols["translation"] = []
+        if self.labelled:
+            self.cols["label"] = []
+        self.pid: list[str] = []
+        self.example: list[int] = []
+        self.qlang: list[str] = []
+        self.plang: list[str] = []
+        self.posid: list[str] = []
+        self.neg_langs: list[tuple[str, ...]] = []
+        self.pos_langs: list[tuple[str, ...]] = []
+        self.tr_langs: list[str | None] = []
+        self.row: dict[tuple[int, str, str], int] = {}
+
+    def add(self, i: int, ex: ParallelExample, langs: list[str], q: str, p: str, neg_langs: tuple[str, ...],
+            negatives: list[str]) -> None:
+        """View (i, q, p) of example ``ex`` (its languages ``langs``) with its negatives (and their languages)."""
+        cols = self.cols
+        self.row[(i, q, p)] = len(self.pid)
+        cols["anchor"].append(ex.langs[q].query)
+        cols["positive"].append(ex.langs[p].positive)
+        for k, negative in enumerate(negatives):
+            cols[f"negative_{k + 1}"].append(negative)
+        self.neg_langs.append(neg_langs)
+        others = [lang for lang in langs if lang != p]
+        extra = [others[j] for j in self.rng_pos.permutation(len(others))][:self.num_positives - 1] \
+            if self.num_positives > 1 else []
+        for t in range(2, self.num_positives + 1):
+            lang = extra[t - 2] if t - 2 < len(extra) else p
+            cols[f"positive_{t}"].append(ex.langs[lang].positive)
+        self.pos_langs.append((p, *extra))
+        tr = others[int(self.rng_tr.integers(len(others)))] if (self.translation and others) else None
+        if self.translation:
+            cols["translation"].append(ex.langs[tr or p].positive)
+        self.tr_langs.append(tr)
+        if self.labelled:
+            cols["label"].append([1 + len(extra), int(tr is not None)])
+        self.pid.append(ex.pid)
+        self.example.append(i)
+        self.qlang.append(q)
+        self.plang.append(p)
+        self.posid.append(ex.langs[p].positive_id)
 
 
 def _negative_langs(rule: str, langs: list[str], q: str, p: str, k: int, rng: np.random.Generator
@@ -193,3 +217,13 @@ def _negatives(examples: list[ParallelExample], num_negatives: int, rng: np.rand
                 hard.append(examples[others[int(rng.integers(len(others)))]].langs[lang].positive)
             negatives[(i, lang)] = hard
     return negatives
+
+
+def answer_ids(views: TrainingViews, example: int, lang: str) -> tuple[str, ...]:
+    """The answer ids a view brings into a batch: its positive's, and with extra positive or
+    translation columns (which hold the answer in other languages) those of all its question's languages."""
+    ex = views.examples[example]
+    if views.multi_answer:
+        return tuple(item.positive_id for item in ex.langs.values())
+    return (ex.langs[lang].positive_id,)
+

@@ -7,55 +7,40 @@ monolingual with probability ``alpha``, cross-lingual otherwise; with ``num_posi
 ``SentenceTransformerTrainer``: HF checkpoints under ``out/checkpoints``, exact resume,
 best checkpoint by held-out validation loss (or the last, ``keep="last"``), final model in
 ``out/model``, one log line per step in ``out/training_log.jsonl``. Options:
-:class:`~pyterrier_hybrid.train_config.TrainConfig`. See ``docs/training.md``.
+:class:`~pyterrier_hybrid.train_config.TrainConfig`. See ``docs/training.md``. The trainer (loss,
+arguments, collator, resume) is built by :mod:`.trainer`; the run directory's checks and what a
+resume continues from are :mod:`.run_dir`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import os
 import shutil
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+from sentence_transformers import SentenceTransformerTrainer
 from transformers import TrainerCallback
 
 from ._version import provenance
 from .artifact_meta import write_artifact_meta
-from .fs import atomic_dir, atomic_write_text, read_json
-from .lora import add_lora, has_lora, load_lora_checkpoint, lora_settings, merge_lora, save_adapter
+from .fs import atomic_dir, atomic_write_text
+from .lora import add_lora, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
-from .run_dir import check_out, run_lock
-from .sampler import SamplerFactory
-from .train_config import (
-    KEEP,
-    PRECISIONS,
-    SAMPLINGS,
-    TrainConfig,
-    describe_differences,
-    resolve_alpha,
-    resolve_precision,
-)
+from .run_dir import CONFIG_NAME, LOG_NAME, check_out, is_main_process, mix_budget, prepare_run_dir, run_lock
+from .train_config import KEEP, PRECISIONS, SAMPLINGS, TrainConfig, resolve_alpha, resolve_precision
 from .train_data import describe_source
-from .train_log import StepLogCallback, TrainingDivergedError, last_checkpoint, truncate_log
+from .train_log import TrainingDivergedError
 from .train_plan import RunData as _Data
 from .train_plan import prepare_data as _prepare_data
+from .trainer import build_trainer
 
 __all__ = ["CONFIG_NAME", "KEEP", "LOG_NAME", "PRECISIONS", "SAMPLINGS", "TrainConfig", "TrainResult",
            "TrainingDivergedError", "kept_checkpoint", "resolve_alpha", "resolve_precision", "train"]
-
-logger = logging.getLogger(__name__)
-
-LOG_NAME = "training_log.jsonl"
-CONFIG_NAME = "train_config.json"
 
 
 @dataclass
@@ -72,63 +57,6 @@ class TrainResult:
     kept_checkpoint: str | None = None
 
 
-class _Trainer(SentenceTransformerTrainer):
-    """Resumes and restores LoRA runs from their checkpoints (base and adapter weights) in place; a
-    resume applies this run's learning rate and weight decay (the checkpoint's optimizer state keeps
-    the moments and the step, not the old hyper-parameters); a damaged optimizer state is an error
-    naming the file."""
-
-    def _load_from_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> None:
-        if has_lora(self.model):
-            load_lora_checkpoint(self.model, checkpoint_path)
-        else:
-            super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
-
-    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
-        if checkpoint is None or self.optimizer is None:
-            return super()._load_optimizer_and_scheduler(checkpoint)
-        for name in ("optimizer.pt", "scheduler.pt"):  # torch.save writes zip archives: a cut one is no zip
-            path = Path(checkpoint) / name
-            if path.is_file() and not zipfile.is_zipfile(path):
-                raise ValueError(f"{path} is damaged (cut short: the process or the disk failed while it was "
-                                 f"written); move {checkpoint} aside to resume from the checkpoint before it")
-        groups = self.optimizer.param_groups
-        fresh = [{"weight_decay": g.get("weight_decay"), "initial_lr": g.get("initial_lr", g.get("lr"))}
-                 for g in groups]
-        try:
-            super()._load_optimizer_and_scheduler(checkpoint)
-        except Exception as e:
-            raise ValueError(f"cannot restore the optimizer state of {checkpoint} ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:200] if str(e) else ''}); move it aside to resume from "
-                             f"the checkpoint before it") from e
-        if len(groups) != len(fresh):
-            return
-        sched = self.lr_scheduler
-        for g, f in zip(groups, fresh, strict=True):
-            g["weight_decay"], g["initial_lr"] = f["weight_decay"], f["initial_lr"]
-        if hasattr(sched, "lr_lambdas") and hasattr(sched, "base_lrs"):
-            sched.base_lrs = [g["initial_lr"] for g in groups]
-            for g, base, fn in zip(groups, sched.base_lrs, sched.lr_lambdas, strict=True):
-                g["lr"] = base * fn(sched.last_epoch)
-            sched._last_lr = [g["lr"] for g in groups]
-
-
-class _LengthCollator(SentenceTransformerDataCollator):
-    """Per-column max length: ``anchor`` gets the query length, the other columns the passage length."""
-
-    def __init__(self, *args: Any, lengths: dict[str, int], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lengths = lengths
-        self._column: str | None = None
-
-    def _get_task_for_column(self, column_name, column_position, router_mapping):
-        self._column = column_name
-        return super()._get_task_for_column(column_name, column_position, router_mapping)
-
-    def _get_max_length_for_task(self, task):
-        return self.lengths.get(self._column) or super()._get_max_length_for_task(task)
-
-
 def _freeze_embeddings(model: Any) -> None:
     for p in model[0].auto_model.get_input_embeddings().parameters():
         p.requires_grad_(False)
@@ -138,10 +66,6 @@ def kept_checkpoint(ckpt_dir: str | os.PathLike, keep: str, best: str | None, gl
     """The checkpoint ``out/model`` holds: the best by validation loss with ``keep="best"`` (when
     validation picked one), else the last step's."""
     return best if (keep == "best" and best) else str(Path(ckpt_dir) / f"checkpoint-{global_step}")
-
-
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def train(
@@ -177,8 +101,8 @@ def train(
 
 def _train(model: Any, source: Any, cfg: TrainConfig, requested: TrainConfig, out: Path, resume: bool,
            allow_changes: bool, callbacks: Sequence[TrainerCallback], verbose: bool) -> TrainResult:
-    data = _prepare_data(source, cfg, budget=_mix_budget(out, cfg) if resume else cfg.steps)
-    resume_from, finished, changed = _prepare_run_dir(out, cfg, data.steps, resume, allow_changes, model)
+    data = _prepare_data(source, cfg, budget=mix_budget(out, cfg) if resume else cfg.steps)
+    resume_from, finished, changed = prepare_run_dir(out, cfg, data.steps, resume, allow_changes, model)
     if finished is not None:
         return _finished_result(out, finished)
     st_model, model_spec = _load(model, cfg)
@@ -194,74 +118,11 @@ def _train(model: Any, source: Any, cfg: TrainConfig, requested: TrainConfig, ou
         config["model"].update(frozen_parameters=config["model"]["parameters"], lora={
             "rank": lora["r"], "alpha": lora["lora_alpha"], "dropout": lora["lora_dropout"],
             "targets": lora["target_modules"], "parameters": n})
-    if _is_main_process():
+    if is_main_process():
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-    trainer = _trainer(st_model, data, cfg, out, callbacks, verbose)
+    trainer = build_trainer(st_model, data, cfg, out, callbacks, verbose)
     trainer.train(resume_from_checkpoint=resume_from)
     return _publish(trainer, cfg, config, out)
-
-
-def _mix_budget(out: Path, cfg: TrainConfig) -> int | None:
-    """The budget of the exact batch mix: the run's first ``steps`` when resuming a run (an
-    extended run keeps its schedule; the added steps draw their kind at random), else ``steps``."""
-    path = out / CONFIG_NAME
-    if not path.is_file():
-        return cfg.steps
-    recorded = read_json(path)
-    batches = recorded.get("data", {}).get("batches") or {}
-    return batches.get("budget") or recorded.get("options", {}).get("steps") or cfg.steps
-
-
-def _prepare_run_dir(out: Path, cfg: TrainConfig, steps: int, resume: bool, allow_changes: bool,
-                     model: Any) -> tuple[str | None, dict | None, dict]:
-    """Check ``out`` (created by :func:`_check_out`). Returns the checkpoint to resume from
-    (``resume``; the options must match the run's unless ``allow_changes``), the recorded config of
-    a run that is already finished (then nothing is trained), and the options changed on resume."""
-    ckpt_dir, log_path, model_dir = out / "checkpoints", out / LOG_NAME, out / "model"
-    recorded = read_json(out / CONFIG_NAME) if (out / CONFIG_NAME).is_file() else None
-    changed: dict = {}
-    if isinstance(model, (str, os.PathLike)) and model_dir.exists() and Path(model).resolve() == model_dir.resolve():
-        raise ValueError(f"the model to train is {model_dir}, where this run would publish its result: copy it "
-                         f"elsewhere or choose another --out")
-    if model_dir.exists() and recorded is None:
-        raise ValueError(f"{model_dir} exists but {out} holds no training run ({CONFIG_NAME} is missing): it is not "
-                         f"this run's, so it is never replaced; choose another --out")
-    last = last_checkpoint(ckpt_dir)
-    if not resume:
-        if last is not None or (recorded and "result" in recorded):
-            raise ValueError(f"{out} already holds an earlier run; pass resume=True (CLI --resume) to continue or "
-                             f"check it, or choose another output directory")
-    elif recorded is not None:
-        before = TrainConfig.from_json(recorded.get("options", {}))
-        if before.precision != cfg.precision:
-            raise ValueError(f"{out} was trained in {before.precision}; resuming it in {cfg.precision} would mix "
-                             f"precisions in one run: pass precision={before.precision!r} (CLI --precision "
-                             f"{before.precision}) or start a new run")
-        changed = before.differences(dataclasses.replace(cfg, steps=before.steps))  # more steps extend a run
-        if changed and not allow_changes:
-            raise ValueError(f"{out} was trained with other options ({describe_differences(changed)}); resuming "
-                             f"would mix them in one run: pass the run's options, allow_changes=True (CLI "
-                             f"--allow-changed-options), or start a new run")
-        result = recorded.get("result") or {}
-        done = result.get("global_step")
-        if done is not None and done >= steps and model_dir.is_dir() and (last is None or
-                                                                         last.endswith(f"checkpoint-{done}")):
-            logger.warning("%s is a finished run (%d steps): nothing to train", out, done)
-            return None, recorded, changed
-        if done is not None and result.get("checkpoints_removed"):
-            raise ValueError(f"{out} finished at step {done} and its checkpoints (optimizer state) were removed "
-                             f"(keep_checkpoints=False), so it cannot be extended to {steps} steps exactly: train a "
-                             f"new run with steps={steps} (keep_checkpoints=True, CLI --keep-checkpoints, keeps them "
-                             f"for later extension)")
-    if resume and last is None:
-        logger.warning("resume=True but %s has no complete checkpoint: starting from scratch", ckpt_dir)
-    if last is not None and resume:
-        state = read_json(Path(last) / "trainer_state.json")
-        if _is_main_process():
-            truncate_log(log_path, int(state["global_step"]))
-    elif log_path.exists() and _is_main_process():
-        log_path.unlink()
-    return (last if resume else None), None, (changed if resume and last is not None else {})
 
 
 def _load(model: Any, cfg: TrainConfig) -> tuple[Any, str | None]:
@@ -315,86 +176,6 @@ def _record(source: Any, cfg: TrainConfig, requested: TrainConfig, data: _Data, 
     }
 
 
-def _trainer(st_model: Any, data: _Data, cfg: TrainConfig, out: Path, callbacks: Sequence[TrainerCallback],
-             verbose: bool) -> SentenceTransformerTrainer:
-    """The sentence-transformers trainer: loss, arguments, collator, step log."""
-    from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss,
-        MultipleNegativesRankingLoss,
-    )
-
-    if cfg.num_positives > 1 or cfg.translation_weight > 0:
-        from .losses import MultiPositiveRankingLoss
-
-        loss = MultiPositiveRankingLoss(st_model, scale=1.0 / cfg.temperature, num_positives=cfg.num_positives,
-                                        num_negatives=cfg.num_negatives, translation_weight=cfg.translation_weight)
-    elif cfg.cached_loss:
-        loss = CachedMultipleNegativesRankingLoss(st_model, scale=1.0 / cfg.temperature,
-                                                  mini_batch_size=cfg.mini_batch_size, show_progress_bar=False)
-    else:
-        loss = MultipleNegativesRankingLoss(st_model, scale=1.0 / cfg.temperature)
-    prompts = dict(getattr(st_model, "prompts", {}) or {})
-    neg_cols = [c for c in data.views.dataset.column_names if c.startswith(("negative_", "positive_"))
-                or c == "translation"]  # every passage column but the first
-    column_prompts = {k: v for k, v in {"anchor": prompts.get("query"), "positive": prompts.get("document"),
-                                         **{c: prompts.get("document") for c in neg_cols}}.items() if v}
-    eval_dataset = data.validation_views.dataset if (data.validation_views is not None and data.eval_batches) else None
-    factory = SamplerFactory(data.views.dataset, data.sampler, eval_dataset, data.eval_batches)
-    args = _arguments(cfg, data, out / "checkpoints", eval_dataset is not None, factory, column_prompts, verbose)
-    # never longer than the model can embed (its max_seq_length, e.g. 512 positions for BERT-like models)
-    model_max = getattr(st_model, "max_seq_length", None) or max(cfg.max_query_length, cfg.max_passage_length)
-    q_len, p_len = min(cfg.max_query_length, model_max), min(cfg.max_passage_length, model_max)
-    collator = _LengthCollator(preprocess_fn=st_model.preprocess, prompts=args.prompts,
-                               lengths={"anchor": q_len, "positive": p_len, **{c: p_len for c in neg_cols}})
-    step_log = StepLogCallback(out / LOG_NAME, factory, out / "checkpoints")
-    trainer = _Trainer(model=st_model, args=args, train_dataset=data.views.dataset,
-                                         eval_dataset=eval_dataset, loss=loss, data_collator=collator,
-                                         callbacks=[step_log, *callbacks])
-    if not verbose:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    return trainer
-
-
-def _arguments(cfg: TrainConfig, data: _Data, ckpt_dir: Path, validate: bool, factory: SamplerFactory,
-               column_prompts: dict[str, str], verbose: bool) -> SentenceTransformerTrainingArguments:
-    cuda = _cuda()
-    return SentenceTransformerTrainingArguments(
-        output_dir=str(ckpt_dir),
-        max_steps=data.steps,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=len(data.eval_batches[0]) if data.eval_batches else cfg.batch_size,
-        learning_rate=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=float(cfg.warmup_ratio) if cfg.warmup_ratio < 1 else int(cfg.warmup_ratio),
-        lr_scheduler_type="linear",
-        optim=cfg.optimizer,
-        bf16=cfg.precision == "bf16",
-        logging_steps=1,
-        logging_nan_inf_filter=False,
-        save_strategy="steps",
-        save_steps=data.save_steps,
-        save_total_limit=2,  # the best and the latest (resume); each holds ~3x the model in optimizer state
-        eval_strategy="steps" if validate else "no",
-        eval_steps=data.save_steps if validate else None,
-        load_best_model_at_end=validate and cfg.keep == "best",
-        metric_for_best_model="eval_loss" if validate else None,
-        greater_is_better=False if validate else None,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        report_to="none",
-        disable_tqdm=not verbose,
-        batch_sampler=factory,
-        prompts=column_prompts or None,
-        dataloader_drop_last=False,
-        dataloader_pin_memory=cuda,
-        gradient_accumulation_steps=1,
-        ddp_backend="gloo" if (not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1) else None,
-        use_cpu=not cuda,
-    )
-
-
 def _finished_result(out: Path, recorded: dict[str, Any]) -> TrainResult:
     res = recorded["result"]
     return TrainResult(load_model(out / "model"), out, out / "model", out / LOG_NAME, res["global_step"],
@@ -407,7 +188,7 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
     st_model = trainer.model
     best = trainer.state.best_model_checkpoint
     kept = kept_checkpoint(out / "checkpoints", cfg.keep, best, trainer.state.global_step)
-    if _is_main_process():
+    if is_main_process():
         if cfg.lora_rank:
             save_adapter(st_model, out / "adapter", rank=cfg.lora_rank)
             merge_lora(st_model)
@@ -425,7 +206,3 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
     return TrainResult(st_model, out, out / "model", out / LOG_NAME, trainer.state.global_step, best, config, kept)
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

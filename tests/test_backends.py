@@ -218,19 +218,19 @@ def test_openvino_bf16_stays_close(default_model_dir, backend_home, texts, refer
 
 
 def test_openvino_cache_reused_and_rebuilt_when_damaged(default_model_dir, backend_home, monkeypatch):
-    from pyterrier_hybrid import backends
+    from pyterrier_hybrid import backend_openvino
 
     _encoder(default_model_dir, "openvino", backend_home)  # converted by the tests above or now
     (folder,) = (backend_home / "backends").glob("*-openvino-r*")
     assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "model.bin", "model.xml"]
-    real = backends._convert_openvino
+    real = backend_openvino._convert_openvino
     calls = []
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(backends, "_convert_openvino", counting)
+    monkeypatch.setattr(backend_openvino, "_convert_openvino", counting)
     _encoder(default_model_dir, "openvino-bf16", backend_home)  # both precisions share one IR
     assert calls == []
     with open(folder / "model.bin", "r+b") as f:  # a truncated weights file (e.g. a full disk)
@@ -261,7 +261,7 @@ def test_missing_openvino_is_a_clear_error(default_model_dir, backend_home, monk
 
 
 def test_exported_models_are_cached(default_model_dir, backend_home, monkeypatch):
-    from pyterrier_hybrid import backends
+    from pyterrier_hybrid import backend_onnx
 
     _encoder(default_model_dir, "onnx-int8", backend_home)  # built by the tests above or now
     files = sorted(p.name for p in (backend_home / "backends").rglob("*.onnx"))  # (the OpenVINO IR is .xml/.bin)
@@ -270,20 +270,20 @@ def test_exported_models_are_cached(default_model_dir, backend_home, monkeypatch
     def boom(*a, **k):
         raise AssertionError("should not export or quantize again")
 
-    monkeypatch.setattr(backends, "_export", boom)
-    monkeypatch.setattr(backends, "_quantize", boom)
+    monkeypatch.setattr(backend_onnx, "_export", boom)
+    monkeypatch.setattr(backend_onnx, "_quantize", boom)
     _encoder(default_model_dir, "onnx", backend_home)
     _encoder(default_model_dir, "onnx-int8", backend_home)
 
 
 def test_failed_export_leaves_nothing(default_model_dir, tmp_path, monkeypatch):
-    from pyterrier_hybrid import backends
+    from pyterrier_hybrid import backend_onnx
 
     def fail(model, names, out):
         out.write_bytes(b"half an onnx file")
         raise RuntimeError("export interrupted")
 
-    monkeypatch.setattr(backends, "_export", fail)
+    monkeypatch.setattr(backend_onnx, "_export", fail)
     with pytest.raises(RuntimeError, match="export interrupted"):
         _encoder(default_model_dir, "onnx", tmp_path)
     left = [p for p in (tmp_path / "backends").rglob("*") if p.is_file() and not p.name.endswith(".lock")]

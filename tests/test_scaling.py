@@ -36,7 +36,9 @@ def test_seen_groups():
 
 def test_scaling_pipeline(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(tmp_path / "home"))
+    # plumbing (tiny model): the first 200 training examples (a 20-question validation set)
     table = scaling(model=str(tiny_model_dir), ks=(1, 2), languages=["en", "de", "es"], steps=2, batch_size=4,
+                    max_examples=200,
                     eval_languages=["de", "en", "el"], limit_queries=4, out=tmp_path, verbose=False)
     runs = json.loads((tmp_path / "scaling.json").read_text())["runs"]
     assert [(r["k"], r["sampling"], len(r["languages"])) for r in runs.values()] == [(1, "x-x-mono", 1), (2, "hybrid", 2)]

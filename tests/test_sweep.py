@@ -35,12 +35,13 @@ def test_plan_runs_names_and_order():
 
 @pytest.fixture(scope="module")
 def tiny_sweep(tiny_model_dir, data_dir, tmp_path_factory):
-    """One sweep of the tiny model: 3 strategies x 2 steps, evaluated on 5 questions of de, en."""
+    """One sweep of the tiny model: 3 strategies x 2 steps, evaluated on 5 questions of de, en. Plumbing
+    only, so trained on the first 200 examples (a 20-question validation set, not 115)."""
     out = tmp_path_factory.mktemp("sweep")
     mp = pytest.MonkeyPatch()
     mp.setenv("PYTERRIER_HYBRID_HOME", str(out / "home"))
     kw = dict(model=str(tiny_model_dir), alphas=(1.0, 0.0, 0.5), steps=2, batch_size=4, train_languages=["en", "de", "es"],
-              keep_checkpoints=True,
+              keep_checkpoints=True, max_examples=200,
               eval_languages=["de", "en"], limit_queries=5, out=out, verbose=False)
     try:
         result = sweep(**kw)
@@ -163,15 +164,17 @@ def test_cost_table_keeps_signs_and_stars():
 
 
 def test_seeded_sweep_with_wise_and_calibration(tiny_model_dir, data_dir, tmp_path, monkeypatch):
-    """Seeds x strategies, WiSE-FT models and calibration in one report (tiny model: plumbing only)."""
+    """Seeds x strategies, WiSE-FT models and calibration in one report (tiny model: plumbing only; the
+    first 200 training examples, as in ``tiny_sweep``)."""
     import pandas as pd
 
     from pyterrier_hybrid.experiments.seeds import configuration, seed_of
 
     monkeypatch.setenv("PYTERRIER_HYBRID_HOME", str(tmp_path / "home"))
-    result = sweep(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
-                   wise_select=[0.5, 1], steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
-                   limit_queries=5, out=tmp_path, verbose=False)
+    kw = dict(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
+              wise_select=[0.5, 1], steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"],
+              eval_languages=["de", "en"], max_examples=200, limit_queries=5, out=tmp_path, verbose=False)
+    result = sweep(**kw)
     assert result.systems[:2] == ["base", "base+center"]
     assert "hybrid-a0.50+wise0.5/s5+center" in result.systems and len(result.systems) == 2 * (1 + 4 + 4 + 4)
     choice = json.loads((tmp_path / "merged" / "x-x-mono-seed3-wise-choice.json").read_text())
@@ -206,9 +209,7 @@ def test_seeded_sweep_with_wise_and_calibration(tiny_model_dir, data_dir, tmp_pa
     md = (tmp_path / "sweep.md").read_text()
     assert "mean ± 95 % CI over seeds" in md and "Unit: the seed" in md and (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
     # a rerun reuses every trained and merged model
-    again = sweep(model=str(tiny_model_dir), alphas=(1.0, 0.5), seeds=[3, 5], wise=[0.5], calibration="none,center",
-                  wise_select=[0.5, 1], steps=2, batch_size=4, keep="last", train_languages=["en", "de", "es"], eval_languages=["de", "en"],
-                  limit_queries=5, out=tmp_path, verbose=False)
+    again = sweep(**kw)
     pd.testing.assert_frame_equal(again.summary(), result.summary())
     with pytest.raises(ValueError, match="seeds must be distinct"):
         sweep(seeds=[1, 1], out=tmp_path)

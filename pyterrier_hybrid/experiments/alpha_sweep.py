@@ -132,6 +132,15 @@ def sweep(
     eval_seconds = time.perf_counter() - started
     _cards(result, records, eval_benchmark)
     options = {"model": model, "train_source": str(train_source), "eval_benchmark": eval_benchmark}
+    _write_reports(result, records, out, options, base, runs, seed_list, wise, wise_select,
+                   limit_queries=limit_queries, eval_seconds=eval_seconds)
+    return result
+
+
+def _write_reports(result: StudyResult, records: dict[str, dict[str, Any]], out: Path, options: dict[str, Any],
+                   base: TrainConfig, runs: Sequence[SweepRun], seed_list: list[int] | None, wise: Sequence[float],
+                   wise_select: Sequence[float], *, limit_queries: int | None, eval_seconds: float) -> None:
+    """The sweep's report: over seeds (and WiSE-FT models) when there are several, else one per alpha."""
     if seed_list is not None or wise or wise_select:
         from .seeds import write_seed_report
 
@@ -143,13 +152,12 @@ def sweep(
             "train_languages": list(base.languages) if base.languages else None,
             "eval_languages": list(result.languages), "limit_queries": limit_queries,
             "alphas": [r.alpha for r in runs]}, eval_seconds=eval_seconds)
-        return result
+        return
     write_sweep_report(result, records, out, options={
         **options, **{k: v for k, v in base.resolved().to_json().items() if k not in ("sampling", "alpha")},
         "train_languages": list(base.languages) if base.languages else None,
         "eval_languages": list(result.languages), "limit_queries": limit_queries, "alphas": [r.alpha for r in runs],
     }, eval_seconds=eval_seconds)
-    return result
 
 
 def _train_runs(model: str, train_source: str, root: Path, base: TrainConfig, runs: Sequence[SweepRun],

@@ -24,10 +24,9 @@ e.g. vector-cache entries already on disk)::
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,10 +35,11 @@ import pandas as pd
 import pyterrier as pt
 
 from ..fs import atomic_dir
-from .docnos import read_npids, write_npids
+from .docnos import read_npids
 from .exact import DocnoOrder, docno_order
 from .layout import CHUNK, json_text
 from .retriever import DEFAULT_NUM_RESULTS, DenseRetriever, resolve_method
+from .writing import check_metadata, record_chunks, write_payload
 
 FORMAT = "flex"
 """pt_meta.json ``format`` written (pyterrier-dr's FlexIndex layout)."""
@@ -124,10 +124,10 @@ class DenseIndex(pt.Artifact):
     def _write(
         self, chunks: Iterable[tuple[list[Any], Any]], *, metadata: dict[str, Any] | None, mode: str
     ) -> DenseIndex:
-        metadata = _check_metadata(metadata)
+        metadata = check_metadata(metadata)
         replace = _check_target(self.path, mode)
         with atomic_dir(self.path, replace=replace) as tmp:
-            dim, count = _write_payload(tmp, chunks)
+            dim, count = write_payload(tmp, chunks)
             meta = {
                 "type": self.ARTIFACT_TYPE,
                 "format": self.ARTIFACT_FORMAT,
@@ -274,82 +274,7 @@ class DenseIndexer(pt.Indexer):
         """Consume the records and return the built index."""
         if isinstance(inp, pd.DataFrame):
             inp = inp.to_dict(orient="records")
-        return self._index._write(_record_chunks(inp), metadata=self.metadata, mode=self.mode)
-
-
-# -- writing --------------------------------------------------------------------------------------
-
-
-def _record_chunks(records: Iterable[dict[str, Any]]) -> Iterator[tuple[list[Any], np.ndarray]]:
-    """(docnos, vector matrix) chunks from ``{'docno', 'doc_vec'}`` records."""
-    records = iter(records)
-    while chunk := list(itertools.islice(records, CHUNK)):
-        missing = next((r for r in chunk if "docno" not in r or "doc_vec" not in r), None)
-        if missing is not None:
-            raise ValueError(f"each record needs 'docno' and 'doc_vec'; got one with keys {sorted(missing)}")
-        docnos = [r["docno"] for r in chunk]
-        vecs = [np.asarray(r["doc_vec"], dtype=np.float32) for r in chunk]
-        odd = next((i for i, v in enumerate(vecs) if v.ndim != 1 or v.shape != vecs[0].shape), None)
-        if odd is not None:
-            raise ValueError(
-                f"doc_vec of docno {docnos[odd]!r} has shape {vecs[odd].shape}; expected a 1-D vector "
-                f"of the same dimension as the others {vecs[0].shape}"
-            )
-        yield docnos, np.stack(vecs)
-
-
-def _check_vectors(vectors: Any, docnos: list[Any], dim: int | None) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise ValueError(f"vectors must be a 2-D (documents x dim) array, got shape {vectors.shape}")
-    if dim is not None and vectors.shape[1] != dim:
-        raise ValueError(
-            f"inconsistent vector dimension: docno {docnos[0]!r} has {vectors.shape[1]}, earlier documents {dim}"
-        )
-    bad = ~np.isfinite(vectors).all(axis=1)
-    if bad.any():
-        raise ValueError(f"vector of docno {docnos[int(np.argmax(bad))]!r} contains NaN or inf")
-    return vectors
-
-
-def _check_docnos(docnos: list[Any]) -> np.ndarray:
-    wrong = next((d for d in docnos if not isinstance(d, str)), None)
-    if wrong is not None:
-        raise ValueError(f"docnos must be str, got {type(wrong).__name__} {wrong!r}")
-    array = np.array(docnos, dtype=str)
-    unique, counts = np.unique(array, return_counts=True)
-    duplicates = unique[counts > 1]
-    if len(duplicates):
-        raise ValueError(f"docnos must be unique; {len(duplicates)} repeat, e.g. {duplicates[:5].tolist()}")
-    return array
-
-
-def _write_payload(out: Path, chunks: Iterable[tuple[list[Any], Any]]) -> tuple[int, int]:
-    """Writes vecs.f4 and docnos.npids into ``out``; returns (dim, count)."""
-    docnos: list[Any] = []
-    dim = None
-    with open(out / "vecs.f4", "wb") as fout:
-        for chunk_docnos, chunk_vectors in chunks:
-            vectors = _check_vectors(chunk_vectors, chunk_docnos, dim)
-            dim = vectors.shape[1]
-            fout.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
-            docnos.extend(chunk_docnos)
-    if dim is None:
-        raise ValueError("cannot build an index from an empty corpus (no documents were given)")
-    _check_docnos(docnos)
-    write_npids(out / "docnos.npids", docnos)
-    return dim, len(docnos)
-
-
-def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        return json.loads(json.dumps(metadata))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"metadata must be JSON-serialisable: {err}") from None
+        return self._index._write(record_chunks(inp), metadata=self.metadata, mode=self.mode)
 
 
 def _check_target(path: Path, mode: str) -> bool:

@@ -33,9 +33,8 @@ def cell(summ: pd.DataFrame, conf: str, measure: str) -> str:
     return f"{r['mean']:.{digits}f} ± {r['ci95']:.{digits}f}"
 
 
-def main() -> None:
-    summ = pd.read_csv(HERE / "seed_summary.csv")
-    tests = pd.read_csv(HERE / "tests.csv")
+def table_measures(summ: pd.DataFrame) -> None:
+    """Table 1 + 2: the paper's rows, then ours per variant."""
     print("### Table 1 + 2: mAP and rank distance (XQuAD-R, mean ± 95 % CI over 3 seeds)\n")
     print("| model | training | variant | Mo. | Cr. | Mul. | rank distance |")
     print("|---|---|---|---:|---:|---:|---:|")
@@ -51,6 +50,10 @@ def main() -> None:
             if (summ.configuration == s + v).any():
                 print(f"| e5-small (ours) | {label} | {v.lstrip('+') or '-'} | "
                       + " | ".join(cell(summ, s + v, m) for m in MEASURES) + " |")
+
+
+def table_deltas(tests: pd.DataFrame) -> None:
+    """Hybrid minus each baseline, paired by seed (the paper's deltas for reference)."""
     print("\n### Deltas: hybrid minus each baseline (paired by seed; the paper's deltas for reference)\n")
     print("| comparison | variant | Δ Mo. | Δ Cr. | Δ Mul. | Δ rank distance |")
     print("|---|---|---:|---:|---:|---:|")
@@ -70,6 +73,10 @@ def main() -> None:
                 d = 0 if m == "rank_distance" else 3
                 cells.append(f"{r.difference:+.{d}f} ± {r.ci95:.{d}f} (p {r.p_value:.2g}, {int(r.seeds_a_better)}/3)")
             print(f"| ours: hybrid - {base} | {v.lstrip('+') or '-'} | " + " | ".join(cells) + " |")
+
+
+def table_questions(tests: pd.DataFrame) -> None:
+    """Tests with the question as the unit: hybrid vs each baseline, then within a model."""
     print("\n### Question as the unit (hybrid vs each baseline; values averaged over pairs and seeds)\n")
     q = tests[(tests.unit == "question") & tests.a.str.startswith("hybrid") & ~tests.b.str.startswith("hybrid")]
     q = q[q.b.str.match(r"^(x-x-mono|x-y)")]
@@ -81,7 +88,10 @@ def main() -> None:
     w = w[w.setting == "multi"] if "setting" in w else w
     print(w[["a", "b", "setting", "mean_a", "mean_b", "difference", "ci95", "p_value"]]
           .to_markdown(index=False, floatfmt=".4g"))
-    doc = json.loads((HERE / "sweep.json").read_text())
+
+
+def table_languages_and_runs(doc: dict) -> None:
+    """Per query language (paper Tables 3/5 layout) and the training runs, from sweep.json."""
     by_lang = pd.DataFrame(doc["by_language"])
     for v in ("", "+wise0.5+center"):
         confs = [s + v for s in STRATEGIES]
@@ -100,6 +110,14 @@ def main() -> None:
              "val loss (40/80/120)": "/".join(f"{v:.3f}" for v in r["eval_losses"].values())}
             for n, r in doc["runs"].items()]
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"))
+
+
+def main() -> None:
+    tests = pd.read_csv(HERE / "tests.csv")
+    table_measures(pd.read_csv(HERE / "seed_summary.csv"))
+    table_deltas(tests)
+    table_questions(tests)
+    table_languages_and_runs(json.loads((HERE / "sweep.json").read_text()))
 
 
 if __name__ == "__main__":
