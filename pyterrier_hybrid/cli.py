@@ -66,14 +66,23 @@ def _one_line(e: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; every error ends in one line on stderr (exit 2: bad input or files, 1: a
     failure while running, 130: Ctrl-C), with the traceback only under ``--verbose``."""
-    from datasets_ext.lareqa import UnknownDatasetError
+    from .progress import quiet, set_quiet
 
     args = build_parser().parse_args(argv)
+    was_quiet = quiet()
     if getattr(args, "quiet", False):
-        from .progress import set_quiet
-
         set_quiet(True)  # our bars and notices, and transformers' / the hub's bars
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return _run(args)
+    finally:  # main() called in a notebook (or a test) leaves the switch as it found it
+        if quiet() != was_quiet:
+            set_quiet(was_quiet)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from datasets_ext.lareqa import UnknownDatasetError
+
     try:
         return args.fn(args)
     except KeyboardInterrupt:
@@ -95,7 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyterrier-hybrid: error: {name}{_one_line(e)}{kept}"
               + ("" if args.verbose else " (-v shows the traceback)"), file=sys.stderr)
         return 1
-
 
 
 if __name__ == "__main__":

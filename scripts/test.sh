@@ -9,4 +9,7 @@ if [ -z "${LAREQA_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
   export LAREQA_DATA_DIR="$root/../shared/data"
 fi
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
-exec "$root/.venv/bin/python" -m pytest "$@"
+# One pytest-xdist worker per core (at most 4; PYTEST_WORKERS overrides, 0 = serial), whole test files
+# per worker so that module fixtures are built once; each worker computes on one thread (conftest.py).
+workers="${PYTEST_WORKERS:-$(n=$(nproc); echo $((n < 4 ? n : 4)))}"
+exec "$root/.venv/bin/python" -m pytest -n "$workers" --dist loadfile "$@"

@@ -15,6 +15,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# Under pytest-xdist (scripts/test.sh runs one worker per core) each worker computes on one thread:
+# two workers' OpenMP pools of one thread per core would oversubscribe the cores. Subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 # Tests read the benchmark files through the project's offline mechanism only.
 os.environ.setdefault("LAREQA_DATA_DIR", str(SHARED_DATA))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,6 +30,13 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="pyterrier-hybrid-home-test-"))
 os.environ["PYTERRIER_HYBRID_HOME"] = str(SESSION_HOME)
 atexit.register(shutil.rmtree, _IRDS_HOME, ignore_errors=True)
 atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
