@@ -20,6 +20,7 @@ from typing import Any
 from ._version import provenance
 from .artifact_meta import write_artifact_meta
 from .fs import atomic_dir, ensure_writable_dir
+from .tokenizer_files import complete_tokenizer_config
 
 __all__ = ["MERGE_NAME", "merge_models"]
 
@@ -106,6 +107,7 @@ def merge_models(models: Sequence[Any], weights: Sequence[float] | None = None, 
                   "weights": weights, "fingerprint": model_fingerprint(target), **provenance()}
         with atomic_dir(out, replace=overwrite) as tmp:
             target.save(str(tmp))
+            complete_tokenizer_config(tmp)
             write_artifact_meta(tmp)
             (tmp / MERGE_NAME).write_text(json.dumps(record, indent=2) + "\n")
     finally:

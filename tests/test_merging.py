@@ -27,6 +27,7 @@ def test_wise_interpolates_every_parameter(two_models, tmp_path):
             torch.testing.assert_close(v, expected, rtol=0, atol=0)
         else:
             assert torch.equal(v, ma[k])
+    assert "added_tokens_decoder" in json.loads((out / "tokenizer_config.json").read_text())
     record = json.loads((out / "merge.json").read_text())
     assert record["weights"] == [0.25, 0.75] and [s["spec"] for s in record["sources"]] == [a, b]
     assert record["sources"][0]["fingerprint"] != record["sources"][1]["fingerprint"] != record["fingerprint"]

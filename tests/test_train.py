@@ -87,6 +87,8 @@ def test_real_model_loss_goes_down_and_log_matches_plan(default_model_dir, subse
     assert config["result"]["checkpoints_removed"] and not (tmp_path / "run" / "checkpoints").exists()
     assert json.loads((tmp_path / "run" / "model" / "config_sentence_transformers.json").read_text())[
         "prompts"] == PROMPTS
+    # the saved tokenizer loads without a Python pass over tokenizer.json (tokenizer_files)
+    assert "added_tokens_decoder" in json.loads((tmp_path / "run" / "model" / "tokenizer_config.json").read_text())
 
 
 def test_resume_is_exact_and_continues(tiny_model_dir, subset, tmp_path):
