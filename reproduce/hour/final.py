@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from common import HOUR_STEPS, base_config, chosen_budget, hybrid_run
-from objectives import CANDIDATES, runs_of
+from objectives import option_of, runs_of
 from statsmodels.stats.multitest import multipletests
 
 from pyterrier_hybrid.cpu import cpu_record
@@ -45,8 +45,7 @@ def objective(docs: Path) -> tuple[str, dict]:
         raise SystemExit(f"{path} is missing: run reproduce/hour/objectives.py score first")
     doc = json.loads(path.read_text())
     name = doc["chosen"]
-    option = CANDIDATES[name] or {"language_weights": json.loads((docs / "lang_weights.json").read_text())
-                                  ["language_weights"]}
+    option = option_of(name, docs)
     return f"{HYBRID}-{name}", option
 
 

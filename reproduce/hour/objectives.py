@@ -98,7 +98,7 @@ def score_all(root: Path, docs: Path, backend: str) -> None:
     doc = {"budget": budget, "rule": "the candidate with the highest validation criterion; a second within "
                                      f"{TIE} joins as a secondary system", "scores": scores, "by_language": langs,
            "seconds_per_step": {n: seconds_per_step(p) for n, p in runs.items()},
-           "options": {n: CANDIDATES.get(n) or option_of(n, docs) for n in runs}, "chosen": best, "secondary": second[:1],
+           "options": {n: option_of(n, docs) for n in runs}, "chosen": best, "secondary": second[:1],
            **info, "cpu": cpu_record()}
     atomic_write_text(docs / "objectives.json", json.dumps(doc, indent=2) + "\n")
     print("chosen:", best, "secondary:", second[:1])
