@@ -158,3 +158,12 @@ def test_bench_flex_smoke(tmp_path):
     assert w["overwrite_non_index_dir"]["ours_kept_the_file"] is True
     assert r["ours_tied_pairs_in_trec_eval_order"] == 1.0 and r["max_score_difference_by_rank"] < 1e-5
     assert record["hnsw"]["ours"]["max_abs_score_error"] == 0.0 and record["hnsw"]["ours"]["recall@100"] > 0.5
+
+
+def test_bench_model_load_smoke(default_model_dir, tmp_path):
+    bench = _load("bench_model_load")
+    out = tmp_path / "l.json"
+    bench.main(["--model", str(default_model_dir), "--repeats", "1", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert {"date", "machine", "versions", "parameters", "seconds", "median_ratio"} <= set(record)
+    assert [len(s) for s in record["seconds"].values()] == [1, 1] and record["median_ratio"] > 0
