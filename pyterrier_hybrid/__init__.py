@@ -44,6 +44,8 @@ _LAZY = {
     "BM25": "lexical",
     "StudyResult": "results",
     "write_outputs": "report",
+    "read_outputs": "report",
+    "combine_results": "results",
     "evaluate_dataset": "irds_eval",
     "train": "training",
     "TrainResult": "training",

@@ -37,7 +37,7 @@ from .fs import (  # re-exported: benchmarks and older code import them here
 if TYPE_CHECKING:
     from .results import StudyResult
 
-__all__ = ["atomic_write", "public_mode", "summary_table", "write_outputs"]
+__all__ = ["atomic_write", "public_mode", "read_outputs", "summary_table", "write_outputs"]
 
 SCHEMA = "pyterrier-hybrid/study/v1"
 LABELS = {"mono_map": "Mo.", "cross_map": "Cr.", "multi_map": "Mul.", "rank_distance": "RankDist"}
@@ -145,8 +145,10 @@ def _in_set(name: str) -> bool:
     return name in OUTPUT_SET or (name.startswith("heatmap") and name.endswith(".png"))
 
 
-def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm") -> Path:
-    """Write every output file of a study into ``out`` as one set: built in a temporary directory,
+def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: str | None = "holm",
+                  figures: bool = True) -> Path:
+    """Write every output file of a study into ``out`` as one set (``figures=False``: without the
+    PNG figures, e.g. for per-run studies that are combined later): built in a temporary directory,
     then published whole, so a failure (a full disk) leaves an earlier study's set there intact and
     never a mix. A directory holding only such a set is swapped in one step; one that holds other
     files too keeps them and gets the new set file by file (renames only, after everything was
@@ -157,12 +159,12 @@ def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: st
     sig = result.significance(correction=correction) if len(result.systems) > 1 else None
     if not out.is_dir() or all(_in_set(p.name) for p in out.iterdir()):
         with atomic_dir(out, replace=True) as tmp:
-            _write_set(result, tmp, sig)
+            _write_set(result, tmp, sig, figures)
         return out
     tmp = out / f".new-outputs.{secrets.token_hex(4)}.tmp"
     tmp.mkdir()
     try:
-        _write_set(result, tmp, sig)
+        _write_set(result, tmp, sig, figures)
         new = {p.name for p in tmp.iterdir()}
         for stale in out.iterdir():
             if _in_set(stale.name) and stale.name not in new:
@@ -174,14 +176,32 @@ def write_outputs(result: StudyResult, out: str | os.PathLike, *, correction: st
     return out
 
 
-def _write_set(result: StudyResult, out: Path, sig: pd.DataFrame | None) -> None:
+def read_outputs(out: str | os.PathLike) -> StudyResult:
+    """The study that :func:`write_outputs` wrote into ``out`` (``results.json`` and
+    ``per_query.parquet``): every table of :class:`StudyResult` is recomputed from its rows."""
+    from .results import StudyResult
+
+    out = Path(out)
+    missing = [n for n in ("results.json", "per_query.parquet") if not (out / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out} holds no study output set: {' and '.join(missing)} missing "
+                                "(write one with write_outputs(result, out) or evaluate(..., out=out))")
+    doc = json.loads((out / "results.json").read_text())
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"{out / 'results.json'} has schema {doc.get('schema')!r}; this version reads {SCHEMA!r}")
+    per_query = pd.read_parquet(out / "per_query.parquet")
+    return StudyResult(doc["benchmark"], tuple(doc["languages"]), tuple(doc["settings"]), per_query,
+                       [s["name"] for s in doc["systems"]], config=doc["config"])
+
+
+def _write_set(result: StudyResult, out: Path, sig: pd.DataFrame | None, with_figures: bool = True) -> None:
     """The output files into the (new, empty) directory ``out``."""
     figures = []
-    for i, name in enumerate(result.systems):
+    for i, name in enumerate(result.systems if with_figures else []):
         fname = f"heatmap_{i}.png" if len(result.systems) > 1 else "heatmap.png"
         _heatmap(result, name, out / fname)
         figures.append(fname)
-    if "multi" in result.settings:
+    if with_figures and "multi" in result.settings:
         _rank_distance_plot(result, out / "rank_distance.png")
         figures.append("rank_distance.png")
     systems = [_system_json(result, n) for n in result.systems]

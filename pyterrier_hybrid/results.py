@@ -15,7 +15,7 @@ import pandas as pd
 from .calibration import CALIBRATION_METHODS
 from .significance import paired_tests
 
-__all__ = ["SETTINGS", "StudyResult", "SystemName"]
+__all__ = ["SETTINGS", "StudyResult", "SystemName", "combine_results"]
 
 SETTINGS = ("mono", "cross", "multi")
 
@@ -169,3 +169,38 @@ class StudyResult:
         """Moved: results are data; write them with ``pyterrier_hybrid.write_outputs(result, out)``."""
         raise AttributeError("StudyResult.save() moved in pyterrier-hybrid 0.1: use "
                              "pyterrier_hybrid.write_outputs(result, out) (or evaluate(..., out=...))")
+
+
+#: What must be equal in every study that :func:`combine_results` puts together (model records,
+#: versions, command line and CPU may differ: each model's stays in ``config["models"]``).
+_SAME_STUDY = ("benchmark", "languages", "settings", "limit_queries", "questions", "pool", "text_mode",
+               "calibration", "calibration_source")
+
+
+def combine_results(results: list[StudyResult]) -> StudyResult:
+    """One study from studies of the same evaluation run one model at a time (for example each
+    training run evaluated as soon as it finished, or read back with
+    :func:`~pyterrier_hybrid.report.read_outputs`): systems in the order given, per-query rows
+    concatenated. Every option that defines the evaluation (benchmark, languages, settings,
+    questions, pool, calibration, ...) must be equal; a system name may appear once."""
+    results = list(results)
+    if not results:
+        raise ValueError("combine_results needs at least one StudyResult")
+    first = results[0]
+    for i, r in enumerate(results[1:], 1):
+        diff = [k for k in _SAME_STUDY if r.config.get(k) != first.config.get(k)]
+        if (r.benchmark, r.languages, r.settings) != (first.benchmark, first.languages, first.settings):
+            diff = sorted({"benchmark", "languages", "settings", *diff})
+        if diff:
+            raise ValueError(f"result {i} is not the same evaluation as result 0: they differ in "
+                             + ", ".join(f"{k} ({first.config.get(k)!r} vs {r.config.get(k)!r})" for k in diff)
+                             + f"; combined studies must agree on {', '.join(_SAME_STUDY)}")
+    systems = [s for r in results for s in r.systems]
+    repeated = sorted({s for s in systems if systems.count(s) > 1})
+    if repeated:
+        raise ValueError(f"system names appear in more than one result: {', '.join(repeated)} "
+                         "(name the models apart with evaluate(..., names=...))")
+    config = {**first.config, "models": [m for r in results for m in r.config.get("models", [])],
+              "combined": len(results)}
+    per_query = pd.concat([r.per_query for r in results], ignore_index=True)
+    return StudyResult(first.benchmark, first.languages, first.settings, per_query, systems, config=config)

