@@ -144,15 +144,20 @@ def choose_backend(backend: str | None = None, *, model: Any = None, device: str
     return BackendChoice(requested, resolved, qbs, dbs, applied["fingerprint"] if applied else None)
 
 
+#: How texts are cut into batches (part of the vectors' key where the batches' shapes change the
+#: rounding): ``tok``, ordered by token count (``encoders._batched_by_tokens``).
+BATCHING = "tok"
+
+
 def vectors_fingerprint(weights_fingerprint: str, backend: str, *, query_batch_size: int, batch_size: int,
                         features: dict[str, bool] | None = None) -> str:
     """What an encoder's vectors depend on: the model's content hash, plus the backend unless torch
     fp32, plus the CPU kind and batch sizes for backends whose rounding depends on the instruction
-    set and the matrix shapes (bf16, int8). fp32 vectors differ across CPUs and batch sizes only at
+    set and the matrix shapes (bf16, int8), with the way texts are batched (:data:`BATCHING`). fp32 vectors differ across CPUs and batch sizes only at
     float32 rounding (<= 2e-7, far below any ranking difference), so fp32 keys omit both."""
     if backend == "torch":
         return weights_fingerprint
-    isa = f"@{cpu_kind(features)}/bs{query_batch_size},{batch_size}" if backend in ISA_DEPENDENT else ""
+    isa = f"@{cpu_kind(features)}/bs{query_batch_size},{batch_size}/{BATCHING}" if backend in ISA_DEPENDENT else ""
     return f"{weights_fingerprint}+{backend}{isa}"
 
 

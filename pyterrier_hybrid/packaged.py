@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .artifact_meta import write_artifact_meta
+from .artifact_meta import save_model
 from .fs import atomic_dir, atomic_write_text, file_digest, locked
 from .progress import library_bars_off, notice
-from .tokenizer_files import complete_tokenizer_config
 
 __all__ = ["ARTIFACTS", "ArtifactError", "make_artifact", "model_status", "packaged_model_path", "packaged_models",
            "state_hash"]
@@ -188,9 +187,7 @@ def packaged_model_path(name: str, *, cache_dir: str | os.PathLike | None = None
             raise ArtifactError(f"rebuilding {name!r} gave other weights than recorded in {MANIFEST}")
         with atomic_dir(final, replace=False) as tmp:  # we hold the lock; final does not exist
             with library_bars_off():  # transformers' "Writing model shards" bar: a step of this build
-                model.save(str(tmp))
-            complete_tokenizer_config(tmp)
-            write_artifact_meta(tmp)
+                save_model(model, tmp)
             for f in folder.iterdir():
                 if f.name != DELTA and f.is_file():
                     shutil.copyfile(f, tmp / f.name)

@@ -26,13 +26,12 @@ from sentence_transformers import SentenceTransformerTrainer
 from transformers import TrainerCallback
 
 from ._version import provenance
-from .artifact_meta import write_artifact_meta
+from .artifact_meta import save_model
 from .fs import atomic_dir, atomic_write_text
 from .lora import add_lora, lora_settings, merge_lora, save_adapter
 from .model_card import training_card
 from .models import load_model, model_fingerprint, resolve_prompts
 from .run_dir import CONFIG_NAME, LOG_NAME, check_out, is_main_process, mix_budget, prepare_run_dir, run_lock
-from .tokenizer_files import complete_tokenizer_config
 from .train_config import KEEP, PRECISIONS, SAMPLINGS, TrainConfig, resolve_alpha, resolve_precision
 from .train_data import describe_source
 from .train_log import TrainingDivergedError
@@ -197,9 +196,7 @@ def _publish(trainer: SentenceTransformerTrainer, cfg: TrainConfig, config: dict
                             "best_eval_loss": trainer.state.best_metric, "kept_checkpoint": kept,
                             "checkpoints_removed": not cfg.keep_checkpoints}
         with atomic_dir(out / "model", replace=True) as tmp:
-            st_model.save(str(tmp))
-            complete_tokenizer_config(tmp)
-            write_artifact_meta(tmp)  # pt.Artifact.load(out / "model") gives a DenseEncoder
+            save_model(st_model, tmp)  # pt.Artifact.load(out / "model") gives a DenseEncoder
             atomic_write_text(Path(tmp) / "README.md", training_card(config, run_name=out.name))
         atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         if not cfg.keep_checkpoints:  # recorded first: a kill in between leaves stale checkpoints, no lost run

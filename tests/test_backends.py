@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from datasets_ext import get_benchmark, load_lang
+from pyterrier_hybrid.backends import BATCHING
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,7 @@ def test_defaults_and_fingerprints(default_model_dir, torch_encoder, backend_hom
     else:  # bf16 rounding depends on the instruction set: vectors are cached per CPU kind
         bs = f"{enc.query_batch_size},{enc.batch_size}"
         assert enc.backend.endswith("-bf16")
-        assert enc.fingerprint == f"{enc.weights_fingerprint}+{enc.backend}@{cpu_kind()}/bs{bs}"
+        assert enc.fingerprint == f"{enc.weights_fingerprint}+{enc.backend}@{cpu_kind()}/bs{bs}/{BATCHING}"
     enc = _encoder(default_model_dir, "openvino", backend_home)
     assert enc.batch_size == DEFAULT_BATCH_SIZES["openvino"]
     assert enc.fingerprint == enc.weights_fingerprint + "+openvino"  # fp32: not keyed by CPU kind
@@ -119,7 +120,7 @@ def test_auto_follows_the_cpu(default_model_dir, backend_home, monkeypatch, feat
     if chosen == "torch":
         assert enc.fingerprint == enc.weights_fingerprint
     else:
-        assert enc.fingerprint.endswith(f"+{chosen}@{kind}/bs{enc.query_batch_size},{enc.batch_size}")
+        assert enc.fingerprint.endswith(f"+{chosen}@{kind}/bs{enc.query_batch_size},{enc.batch_size}/{BATCHING}")
         expected = {"amx": (64, 32), "avx512-bf16": (32, 32)}[kind]
         assert (enc.query_batch_size, enc.batch_size) == expected
     if chosen == "openvino-bf16":
@@ -136,7 +137,7 @@ def test_auto_follows_the_cpu(default_model_dir, backend_home, monkeypatch, feat
         with pytest.warns(UserWarning, match="f32 precision here"):
             ov = _encoder(default_model_dir, "openvino-bf16", backend_home)
         assert ov.model[0].auto_model.precision == "f32"
-        assert ov.fingerprint.endswith(f"+openvino-bf16@avx2/bs{ov.query_batch_size},{ov.batch_size}")
+        assert ov.fingerprint.endswith(f"+openvino-bf16@avx2/bs{ov.query_batch_size},{ov.batch_size}/{BATCHING}")
     assert backends.resolve_backend("torch") == "torch"
 
 

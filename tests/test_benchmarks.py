@@ -167,3 +167,49 @@ def test_bench_model_load_smoke(default_model_dir, tmp_path):
     record = json.loads(out.read_text())
     assert {"date", "machine", "versions", "parameters", "seconds", "median_ratio"} <= set(record)
     assert [len(s) for s in record["seconds"].values()] == [1, 1] and record["median_ratio"] > 0
+
+
+def test_bench_study_floor_counts_what_the_network_would_compute(tiny_model_dir, data_dir, tmp_path):
+    bench = _load("bench_study_floor")
+    from pyterrier_hybrid import DenseEncoder
+    from pyterrier_hybrid.study_data import load_languages
+
+    langs = load_languages("xquad-r", ["de", "zh"], limit_queries=40)
+    enc = DenseEncoder(str(tiny_model_dir), backend="torch", cache=False, verbose=False)
+    one = bench.count(enc, langs, "query", 1)
+    # batches of one text: no padding, and the real tokens are the tokenizer's own count (prompt included)
+    tok, prompt = enc.model.tokenizer, enc.model.prompts["query"]
+    expected = sum(len(tok(prompt + q, truncation=True, max_length=enc.model.max_seq_length)["input_ids"])
+                   for d in langs.values() for q in d.queries)
+    assert one["padded_tokens"] == one["real_tokens"] == expected and one["batches"] == 80
+    many = bench.count(enc, langs, "query", 16)
+    assert many["real_tokens"] == expected < many["padded_tokens"] and many["batches"] == 2 * 3
+    assert many["flops"] > one["flops"]  # padding costs arithmetic
+    # sorting by token count pads no more than sentence-transformers' sort by characters
+    assert expected <= many["token_sorted_padded_tokens"] <= many["padded_tokens"]
+    assert one["token_sorted_padded_tokens"] == expected
+    study = tmp_path / "study.json"
+    study.write_text(json.dumps({"compare_backends": {"torch": {"study_s": 100.0}, "auto": {"study_s": 40.0}}}))
+    out = tmp_path / "floor.json"
+    record = bench.main(["--languages", "de,zh", "--model", str(tiny_model_dir), "--study-json", str(study),
+                         "--non-network-s", "5", "--targets", "0.25,0.5", "--out", str(out)])
+    assert json.loads(out.read_text())["backends"].keys() == {"torch", "auto"}
+    for row in record["backends"].values():
+        gflops = record["peak"][f"{row['peak_precision']}_gflops"] * 1e9
+        assert row["floor_s"] == row["flops"] / gflops and row["floor_unpadded_s"] < row["floor_s"]
+        assert abs(row["required_fraction"]["0.25"] - row["flops"] / (0.25 * 100 - 5) / gflops) < 1e-12
+        assert row["required_fraction"]["0.5"] < row["required_fraction"]["0.25"]
+
+
+def test_bench_batching_smoke(tiny_model_dir, data_dir, tmp_path):
+    bench = _load("bench_batching")
+    out = tmp_path / "b.json"
+    record = bench.main(["--backend", "torch", "--languages", "de,zh", "--limit-queries", "30", "--rounds", "1",
+                         "--model", str(tiny_model_dir), "--out", str(out)])
+    assert json.loads(out.read_text())["texts"] == record["texts"] > 60
+    chars, toks = record["orders"].values()
+    assert toks["real_tokens"] == chars["real_tokens"] and toks["padded_tokens"] < chars["padded_tokens"]
+    assert record["cosine_min"] > 0.99999  # fp32: the same vectors in other batches
+    from pyterrier_hybrid import encoders
+
+    assert encoders._batched_by_tokens.__name__ == "_batched_by_tokens"  # restored

@@ -153,3 +153,50 @@ def test_typo_of_a_packaged_name_fails_at_once_listing_the_names(monkeypatch):
             load_model(typo)
     with pytest.raises(AssertionError, match="went to the hub"):  # hub ids are not taken for typos
         load_model("xlm-roberta-base")
+
+
+def _padded_tokens(enc: DenseEncoder, texts: list[str], bs: int) -> tuple[int, list[int]]:
+    """Padded tokens through the network while ``enc`` encodes ``texts`` at batch ``bs``, and the
+    real length of every text (the network counts, then runs)."""
+    net = enc.model[0].auto_model
+    forward, seen = net.forward, {"padded": 0}
+
+    def counting(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        seen["padded"] += ids.numel()
+        return forward(*args, **kwargs)
+
+    net.forward = counting
+    try:
+        vecs = enc.encode_docs(texts, bs)
+    finally:
+        del net.forward
+    prompt = enc.model.prompts["document"]
+    lengths = [len(x) for x in enc.model.tokenizer([prompt + t for t in texts], truncation=True,
+                                                    max_length=enc.model.max_seq_length)["input_ids"]]
+    return seen["padded"], lengths, vecs
+
+
+def test_batches_are_cut_by_token_count(tiny_model_dir, data_dir):
+    """Candidates of four scripts (real XQuAD-R sentences, the real tokenizer): batches hold texts of
+    neighbouring token counts, so the network sees the padding of a token-count sort, less than
+    sentence-transformers' own sort by characters would give; vectors come back in input order."""
+    from datasets_ext import get_benchmark, load_lang
+
+    texts = []
+    for lang in ("de", "zh", "ar", "hi"):
+        texts += [d.text for d in load_lang(get_benchmark("xquad-r"), lang).docs[:60]]
+    texts += texts[:5]  # duplicates keep their places
+    enc = DenseEncoder(str(tiny_model_dir), backend="torch", cache=False, verbose=False)
+    bs = 16
+    padded, lengths, vecs = _padded_tokens(enc, texts, bs)
+
+    def padding_of(order):
+        return sum(max(lengths[i] for i in order[k:k + bs]) * len(order[k:k + bs]) for k in range(0, len(order), bs))
+
+    by_tokens = padding_of(sorted(range(len(texts)), key=lambda i: -lengths[i]))
+    by_chars = padding_of(list(np.argsort([-len(t) for t in texts])))
+    # the prompt is one more constant-length prefix: token order of the texts is that of prompt + text
+    assert padded == by_tokens < by_chars, (padded, by_tokens, by_chars)
+    one_by_one = np.vstack([enc.encode_docs([t], 1) for t in texts])
+    np.testing.assert_allclose(vecs, one_by_one, atol=2e-6)

@@ -35,3 +35,23 @@ def test_completing_gives_the_same_tokenizer(default_model_dir, tmp_path):
     assert repr(after) == repr(before) and after.added_tokens_decoder == before.added_tokens_decoder
     assert after(TEXTS, padding=True)["input_ids"] == before(TEXTS, padding=True)["input_ids"]
     assert after.all_special_ids == before.all_special_ids and len(after) == len(before) == 250002
+
+
+def test_every_saving_place_goes_through_save_model(tiny_model_dir, tmp_path):
+    """save_model writes the completed tokenizer config and pt_meta.json; no module of the package
+    calls a model's save() or the two completing steps itself (one place to keep them together)."""
+    from pathlib import Path
+
+    from sentence_transformers import SentenceTransformer
+
+    from pyterrier_hybrid.artifact_meta import ARTIFACT_META, save_model
+
+    out = save_model(SentenceTransformer(str(tiny_model_dir), device="cpu"), tmp_path / "m")
+    assert "added_tokens_decoder" in json.loads((out / "tokenizer_config.json").read_text())
+    assert json.loads((out / "pt_meta.json").read_text()) == ARTIFACT_META
+    assert not (save_model(SentenceTransformer(str(tiny_model_dir), device="cpu"), tmp_path / "plain",
+                           artifact=False) / "pt_meta.json").exists()
+    package = Path(__file__).resolve().parents[1] / "pyterrier_hybrid"
+    callers = {p.name for p in package.rglob("*.py")
+               if any(s in p.read_text() for s in (".save(str(", "complete_tokenizer_config(", "write_artifact_meta("))}
+    assert callers == {"artifact_meta.py", "tokenizer_files.py"}, callers
