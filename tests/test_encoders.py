@@ -200,3 +200,20 @@ def test_batches_are_cut_by_token_count(tiny_model_dir, data_dir):
     assert padded == by_tokens < by_chars, (padded, by_tokens, by_chars)
     one_by_one = np.vstack([enc.encode_docs([t], 1) for t in texts])
     np.testing.assert_allclose(vecs, one_by_one, atol=2e-6)
+    # the batches are a function of the texts, not of their order: shuffled, the same batches run
+    net, shapes = enc.model[0].auto_model, []
+    forward = net.forward
+
+    def recording(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        shapes.append(sorted(map(tuple, ids.tolist())))
+        return forward(*args, **kwargs)
+
+    net.forward = recording
+    try:
+        enc.encode_docs(texts, bs)
+        first, shapes[:] = list(shapes), []
+        enc.encode_docs(list(np.random.default_rng(0).permutation(texts)), bs)
+    finally:
+        del net.forward
+    assert shapes == first

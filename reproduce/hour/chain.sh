@@ -16,6 +16,7 @@ DOCS="${DOCS:?set DOCS to the docs/hour folder the results are recorded in}"
 PY="${PY:-python}"
 ROOT="$RUNS/train-mlqa-r"
 export PYTHONPATH="$CODE${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
+cd "$CODE"  # python -c puts the working directory first on sys.path
 [ "$($PY -c 'import pyterrier_hybrid, os; print(os.path.dirname(os.path.dirname(pyterrier_hybrid.__file__)))')" = "$CODE" ] ||
   { echo "chain: pyterrier_hybrid is not imported from $CODE" >&2; exit 2; }
 
