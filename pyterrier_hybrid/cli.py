@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 # the subcommands by group (each module adds its parsers; nothing heavy is imported before a command runs)
-from .cli_evaluate import add_datasets_parser, add_evaluate_parser
+from .cli_evaluate import add_combine_parser, add_datasets_parser, add_evaluate_parser
 from .cli_models import add_index_parser, add_merge_parser, add_models_parser
 from .cli_train import add_scaling_parser, add_sweep_parser, add_train_parser
 from .cli_train import config_from_args as _config  # noqa: F401 - its former name here (tests, callers)
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_datasets_parser(sub)
     add_evaluate_parser(sub)
+    add_combine_parser(sub)
     add_train_parser(sub)
     add_sweep_parser(sub)
     add_scaling_parser(sub)

@@ -9,7 +9,7 @@ from datasets_ext import BENCHMARKS  # light: no torch
 
 from .cli_options import BENCHMARK_NAMES, add_calibration_options, add_encoding_options, csv_list
 
-__all__ = ["add_datasets_parser", "add_evaluate_parser"]
+__all__ = ["add_combine_parser", "add_datasets_parser", "add_evaluate_parser"]
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -30,8 +30,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     models = args.model or [None]
     if args.benchmark not in BENCHMARKS:
         from .irds_eval import check_dataset, evaluate_dataset
@@ -49,7 +47,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             print(evaluate_dataset(m, args.benchmark, backend=args.backend, batch_size=args.batch_size,
                                    verbose=not args.quiet).to_string(index=False))
         return 0
-    from .report import summary_table
     from .study import evaluate
 
     result = evaluate(
@@ -58,13 +55,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         text_mode=args.text_mode, calibration=args.calibration, calibration_source=args.calibration_source,
         out=args.out, verbose=not args.quiet,
     )
+    _print_study(result, args.out)
+    return 0
+
+
+def _print_study(result: Any, out: str | None) -> None:
+    import pandas as pd
+
+    from .report import summary_table
+
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 140):
         print(summary_table(result).to_string())
         if "multi" in result.settings:
             print("\nrank distance per query language:")
             print(result.rank_distance().round(2).to_string())
+    if out:
+        print(f"\nwrote results.json, per_query.parquet, pairs.csv, report.md and figures to {out}")
+
+
+def _cmd_combine(args: argparse.Namespace) -> int:
+    from .report import read_outputs, write_outputs
+    from .results import combine_results
+
+    result = combine_results([read_outputs(d) for d in args.studies])
     if args.out:
-        print(f"\nwrote results.json, per_query.parquet, pairs.csv, report.md and figures to {args.out}")
+        write_outputs(result, args.out)
+    _print_study(result, args.out)
     return 0
 
 
@@ -99,3 +115,13 @@ def add_evaluate_parser(sub: Any) -> None:
     e.add_argument("--quiet", action="store_true", help="no progress bars or notices (transformers' bars too)")
     e.set_defaults(fn=_cmd_evaluate)
 
+
+
+def add_combine_parser(sub: Any) -> None:
+    """The ``combine`` subcommand."""
+    c = sub.add_parser("combine", help="one study from the output sets of studies evaluated one model at a time "
+                                       "(same benchmark, languages and options), with the tables and tests of one")
+    c.add_argument("studies", nargs="+", metavar="DIR", help="output directories of evaluate --out (in system order)")
+    c.add_argument("--out", help="output directory of the combined study (results.json, per_query.parquet, "
+                                 "report.md, figures)")
+    c.set_defaults(fn=_cmd_combine)

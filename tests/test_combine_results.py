@@ -70,3 +70,21 @@ def test_read_outputs_errors(tmp_path, encoders):
     (out / "results.json").write_text(json.dumps({**doc, "schema": "something/else"}))
     with pytest.raises(ValueError, match="schema 'something/else'; this version reads 'pyterrier-hybrid/study/v1'"):
         read_outputs(out)
+
+
+def test_cli_combine(encoders, tmp_path, capsys):
+    from pyterrier_hybrid.cli import main
+
+    a, b = encoders
+    joint = evaluate([a, b], names=["a", "b"], **OPTIONS)
+    write_outputs(evaluate(a, names=["a"], **OPTIONS), tmp_path / "a", figures=False)
+    write_outputs(evaluate(b, names=["b"], **OPTIONS), tmp_path / "b", figures=False)
+    assert main(["combine", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab")]) == 0
+    assert "Mul." in capsys.readouterr().out
+    back = read_outputs(tmp_path / "ab")
+    pd.testing.assert_frame_equal(back.summary(), joint.summary())
+    assert (tmp_path / "ab" / "significance.csv").is_file() and list((tmp_path / "ab").glob("heatmap_*.png"))
+    assert main(["combine", str(tmp_path / "a"), str(tmp_path / "a")]) == 2
+    assert "more than one result: a, a+center" in capsys.readouterr().err
+    assert main(["combine", str(tmp_path / "nothing")]) == 2
+    assert "holds no study output set" in capsys.readouterr().err
