@@ -34,7 +34,7 @@ done
 step objectives.py score "$ROOT"   # objectives.json: the choice (validation only)
 step final.py score "$ROOT" --seeds 0   # hybrid and the objective at seed 0 are trained already
 for seed in 0 1 2; do
-  for run in x-x-mono x-y hybrid-a0.50 objective; do
+  for run in x-x-mono x-y hybrid-a0.50 objective secondary; do
     step final.py train "$ROOT" --seeds "$seed" --only "$run"
     step final.py score "$ROOT" --seeds "$seed"
   done

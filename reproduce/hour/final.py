@@ -44,15 +44,22 @@ CALIBRATIONS = "none,center,zscore,lsar"
 HYBRID, XY, MONO = "hybrid-a0.50", "x-y", "x-x-mono"
 
 
-def objective(docs: Path) -> tuple[str, dict]:
-    """The run name and options of the objective chosen on validation (objectives.json)."""
+def _chosen(docs: Path) -> dict:
     path = docs / "objectives.json"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run reproduce/hour/objectives.py score first")
-    doc = json.loads(path.read_text())
-    name = doc["chosen"]
-    option = option_of(name, docs)
-    return f"{HYBRID}-{name}", option
+    return json.loads(path.read_text())
+
+
+def objective(docs: Path) -> tuple[str, dict]:
+    """The run name and options of the objective chosen on validation (objectives.json)."""
+    name = _chosen(docs)["chosen"]
+    return f"{HYBRID}-{name}", option_of(name, docs)
+
+
+def secondary(docs: Path) -> list[tuple[str, dict]]:
+    """The runner-up within the tie of section 1b, if any (a secondary system, outside the primary family)."""
+    return [(f"{HYBRID}-{name}", option_of(name, docs)) for name in _chosen(docs).get("secondary", [])]
 
 
 def result_dir(docs: Path, system: str) -> Path:
@@ -61,10 +68,10 @@ def result_dir(docs: Path, system: str) -> Path:
 
 
 def plan(root: Path, docs: Path, seeds: tuple[int, ...]) -> dict[str, tuple[Path, object]]:
-    """``{system name: (run dir, TrainConfig)}``: the four strategies x seeds at B (seed-0 runs reused)."""
+    """``{system name: (run dir, TrainConfig)}``: the four strategies (and the secondary objective, if
+    any) x seeds at B (seed-0 runs reused)."""
     budget = chosen_budget(docs)
-    obj_name, obj_option = objective(docs)
-    obj_cand = obj_name.removeprefix(f"{HYBRID}-")
+    objectives = [objective(docs), *secondary(docs)]
     out = {}
     for seed in seeds:
         for run in plan_runs([1.0, 0.0, 0.5]):
@@ -76,17 +83,19 @@ def plan(root: Path, docs: Path, seeds: tuple[int, ...]) -> dict[str, tuple[Path
             else:
                 path = root / f"final-b{budget}" / f"{run.name}-seed{seed}"
             out[str(SystemName(run.name, seed=seed))] = (path, cfg)
-        cfg = dataclasses.replace(base_config(budget, **obj_option), sampling="hybrid", alpha=0.5, seed=seed)
-        path = runs_of(root, budget)[obj_cand] if seed == 0 else root / f"final-b{budget}" / f"{obj_name}-seed{seed}"
-        out[str(SystemName(obj_name, seed=seed))] = (path, cfg)
+        for obj_name, obj_option in objectives:
+            cfg = dataclasses.replace(base_config(budget, **obj_option), sampling="hybrid", alpha=0.5, seed=seed)
+            cand = obj_name.removeprefix(f"{HYBRID}-")
+            path = runs_of(root, budget)[cand] if seed == 0 else root / f"final-b{budget}" / f"{obj_name}-seed{seed}"
+            out[str(SystemName(obj_name, seed=seed))] = (path, cfg)
     return out
 
 
 def train_all(root: Path, docs: Path, seeds: tuple[int, ...], only: str | None) -> None:
     print(cpu_record(), flush=True)
-    obj = objective(docs)[0]
+    alias = {"objective": [objective(docs)[0]], "secondary": [n for n, _ in secondary(docs)]}
     for name, (path, cfg) in plan(root, docs, seeds).items():
-        if only and SystemName.parse(name).run != (obj if only == "objective" else only):
+        if only and SystemName.parse(name).run not in alias.get(only, [only]):
             continue
         if (result_dir(docs, name) / "results.json").is_file():
             print(f"{name}: scored already ({result_dir(docs, name)})", flush=True)
@@ -229,7 +238,8 @@ def main() -> None:
     ap.add_argument("action", choices=["train", "score", "evaluate", "reverse"])
     ap.add_argument("root", type=Path, help="train/evaluate: the hour runs' train-mlqa-r folder; reverse: RUNS")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--only", help="train only this run name (e.g. x-x-mono; objective: the one chosen on validation)")
+    ap.add_argument("--only", help="train only this run name (e.g. x-x-mono; objective / secondary: the ones chosen "
+                                   "on validation)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--docs", type=Path, default=Path("docs/hour"))
     ap.add_argument("--out", type=Path)

@@ -156,7 +156,8 @@ def score_all(root: Path, docs: Path, backend: str, only: str | None) -> None:
     print_scores(f"objectives at {budget} steps (validation)", scores)
     cands = {n: s["criterion"] for n, s in scores.items() if n != "hybrid"}
     best = max(cands, key=cands.get)
-    second = [n for n in cands if n != best and cands[n] >= cands[best] - TIE]
+    # the runner-up, if it is within TIE of the best (not the first of them in training order)
+    second = sorted((n for n in cands if n != best and cands[n] >= cands[best] - TIE), key=cands.get, reverse=True)
     doc = {"budget": budget, "rule": "the candidate with the highest validation criterion; a second within "
                                      f"{TIE} joins as a secondary system", "scores": scores,
            "by_language": {n: r["by_language"] for n, r in records.items()},
