@@ -27,7 +27,9 @@ step() {
 
 step objectives.py train "$ROOT" --only hybrid
 step objectives.py score "$ROOT" --only hybrid
-for cand in translation multipos neg-query neg-mix lang-weights; do
+# CANDIDATES: the training order of section 1b's candidates (the order is no part of the rule: every
+# candidate is scored before the choice); default the table's order
+for cand in ${CANDIDATES:-translation multipos neg-query neg-mix lang-weights}; do
   step objectives.py train "$ROOT" --only "$cand"
   step objectives.py score "$ROOT" --only "$cand"
 done
