@@ -22,30 +22,15 @@ from typing import Any
 
 import numpy as np
 from _common import RESULTS, finish, machine, now, table, versions
+from _peak import NetworkProbe
 
 
-def _encode_all(enc: Any, langs: dict) -> np.ndarray:
-    vecs = []
-    for data in langs.values():
-        vecs.append(enc.encode_queries(list(data.queries), verbose=False))
-        texts = [enc.doc_text({"text": t, "context": c}) for t, c in zip(data.docs, data.contexts, strict=True)]
-        vecs.append(enc.encode_docs(texts, verbose=False))
-    return np.vstack(vecs)
+def _encode_all(enc: Any, benchmark: str, langs: dict) -> np.ndarray:
+    """Every language's questions and candidates, encoded as the study encodes them."""
+    from pyterrier_hybrid.study import encode_languages
 
-
-def _counted(enc: Any) -> tuple[dict, Any]:
-    """Counts the padded and real tokens the network is given (the network still runs)."""
-    net = enc.model[0].auto_model
-    forward, counter = net.forward, {"padded": 0, "real": 0}
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        ids, mask = kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")
-        counter["padded"] += ids.numel()
-        counter["real"] += int(mask.sum()) if mask is not None else ids.numel()
-        return forward(*args, **kwargs)
-
-    net.forward = counting
-    return counter, net
+    qvecs, dvecs = encode_languages(enc, benchmark, langs, verbose=False)
+    return np.vstack([v for lang in langs for v in (qvecs[lang], dvecs[lang])])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -69,22 +54,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     by_tokens = encoders._batched_by_tokens
     orders = {"characters (sentence-transformers)": lambda *a, **k: contextlib.nullcontext(),
               "tokens (DenseEncoder)": by_tokens}
-    _encode_all(enc, {k: langs[k] for k in list(langs)[:1]})  # warm-up (compilation, first batches)
+    _encode_all(enc, args.benchmark, {k: langs[k] for k in list(langs)[:1]})  # warm-up (compilation, first batches)
     best: dict[str, dict[str, Any]] = {}
     vectors: dict[str, np.ndarray] = {}
     for _ in range(args.rounds):
         for name, order in orders.items():
             encoders._batched_by_tokens = order
-            counter, net = _counted(enc)
             try:
-                start = time.perf_counter()
-                vectors[name] = _encode_all(enc, langs)
-                secs = time.perf_counter() - start
+                with NetworkProbe(enc.model, enc.model[0].auto_model.config) as probe:
+                    start = time.perf_counter()
+                    vectors[name] = _encode_all(enc, args.benchmark, langs)
+                    secs = time.perf_counter() - start
             finally:
-                del net.forward
                 encoders._batched_by_tokens = by_tokens
             if name not in best or secs < best[name]["s"]:
-                best[name] = {"s": secs, "padded_tokens": counter["padded"], "real_tokens": counter["real"]}
+                best[name] = {"s": secs, "padded_tokens": probe.stats["padded_tokens"],
+                              "real_tokens": probe.stats["real_tokens"]}
     chars, toks = (best[n] for n in orders)
     cos = np.sum(vectors[list(orders)[0]] * vectors[list(orders)[1]], axis=1)
     n_texts = len(cos)

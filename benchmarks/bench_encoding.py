@@ -26,15 +26,13 @@ and writes JSON (``benchmarks/results/encoding.json`` by default).
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, finish, machine, now, table, timed, versions
-from _peak import batch_flops, linear_flops_per_token, measured_gemm, peak
+from _peak import NetworkProbe, linear_flops_per_token, measured_gemm, peak
 
 
 def _texts(benchmark: str, languages: list[str], n_queries: int, n_docs: int) -> tuple[list[str], list[str]]:
@@ -49,58 +47,13 @@ def _texts(benchmark: str, languages: list[str], n_queries: int, n_docs: int) ->
     return queries, docs
 
 
-class _Probe:
-    """While installed on an encoder's model: counts what its network computes (batches, padded and
-    real tokens, FLOPs) and times the tokenizer and the network."""
-
-    def __init__(self, model: Any, config: Any):
-        self.model, self.config = model, config
-        self.stats = {"batches": 0, "padded_tokens": 0, "real_tokens": 0, "flops": 0, "tokenize_s": 0.0,
-                      "network_s": 0.0}
-
-    def __enter__(self) -> _Probe:
-        # sentence-transformers calls the network's ``forward`` method itself (no module hooks run),
-        # so the probe wraps that method on the instance (signature kept for its keyword filtering)
-        self.net = net = self.model[0].auto_model
-        forward = net.forward
-
-        @functools.wraps(forward)
-        def timed_forward(*args: Any, **kwargs: Any) -> Any:
-            ids, mask = kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")
-            b, n = ids.shape
-            self.stats["batches"] += 1
-            self.stats["padded_tokens"] += b * n
-            self.stats["real_tokens"] += int(mask.sum()) if mask is not None else b * n
-            self.stats["flops"] += batch_flops(self.config, b, n)
-            start = time.perf_counter()
-            out = forward(*args, **kwargs)
-            self.stats["network_s"] += time.perf_counter() - start
-            return out
-
-        net.forward = timed_forward
-        preprocess = self.model.preprocess
-
-        def timed_preprocess(*a: Any, **k: Any) -> Any:
-            start = time.perf_counter()
-            out = preprocess(*a, **k)
-            self.stats["tokenize_s"] += time.perf_counter() - start
-            return out
-
-        self.model.preprocess = timed_preprocess  # instance attribute: what encode() calls
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        del self.net.forward
-        del self.model.preprocess
-
-
 def _measure(enc: Any, bs: int | None, queries: list[str], docs: list[str], config: Any) -> dict[str, Any]:
     """Questions and candidates timed separately (after a warm-up batch), with the probe's counts."""
     enc.encode_queries(queries[:8], bs)
     enc.encode_docs(docs[:8], bs)
     out: dict[str, Any] = {}
     for kind, texts, fn in (("queries", queries, enc.encode_queries), ("docs", docs, enc.encode_docs)):
-        with _Probe(enc.model, config) as probe:
+        with NetworkProbe(enc.model, config) as probe:
             _, secs = timed(lambda fn=fn, texts=texts: fn(texts, bs))
         out[kind] = {"s": secs, "per_s": len(texts) / secs, **probe.stats}
     return out
